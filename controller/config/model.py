@@ -1,0 +1,198 @@
+"""The validated hall configuration: plain frozen values, no I/O.
+
+``controller.config.loader`` builds these from TOML and reports every mistake at once; the
+engine, drivers and simulator only ever see values that passed validation.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import time
+
+
+class DeviceKind(enum.Enum):
+    KIOSK = "kiosk"
+    CALLER = "caller"
+    WINDOW_DISPLAY = "window_display"
+    EVALUATOR = "evaluator"
+    HALL_SCREEN = "hall_screen"
+
+
+class LinkKind(enum.Enum):
+    MQTT = "mqtt"
+    SERIAL = "serial"
+
+
+class LeftoverPolicy(enum.Enum):
+    """What daily close does with tickets still open."""
+
+    EXPIRE = "expire"
+    CARRY_OVER = "carry_over"
+
+
+class PriorityClass(enum.Enum):
+    """Classes that may be called ahead of arrival order (see docs/calling-policy.md)."""
+
+    GREEN_CHANNEL = "green_channel"
+    APPOINTMENT = "appointment"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """业务: what a citizen takes a ticket for."""
+
+    id: str
+    name: str
+    prefix: str
+    number_min: int = 1
+    number_max: int = 999
+    number_width: int = 3
+    daily_reset: time = time(0, 0)
+    green_channel: bool = True
+    expected_minutes: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class WindowService:
+    """One service a window serves, with its weight (higher is called first)."""
+
+    service_id: str
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """窗口: a counter where a clerk serves; 综合窗口 serve many services."""
+
+    number: int
+    name: str
+    services: tuple[WindowService, ...]
+    department: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A clerk, identified by 工号; the evaluator pad shows name and photo (亮牌)."""
+
+    id: str
+    name: str
+    photo: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SerialLink:
+    bus: str
+    address: int
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: DeviceKind
+    link: LinkKind
+    window: int | None = None
+    serial: SerialLink | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SerialBus:
+    """An RS-485 segment with one master (us)."""
+
+    id: str
+    port: str
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: int = 1
+    turnaround_ms: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallingPolicy:
+    """How 'call next' picks a ticket; data, not code (docs/calling-policy.md)."""
+
+    priority_order: tuple[PriorityClass, ...] = (
+        PriorityClass.TRANSFER,
+        PriorityClass.GREEN_CHANNEL,
+        PriorityClass.APPOINTMENT,
+    )
+    fairness_bound_minutes: float | None = 30.0
+    appointment_early_minutes: float = 10.0
+    appointment_late_minutes: float = 15.0
+    max_recalls: int = 5
+    implicit_start: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Pad behaviour for 好差评 (一次一评)."""
+
+    window_seconds: float = 30.0
+    late_delivery_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class HallSettings:
+    id: str
+    name: str
+    timezone: str = "Asia/Shanghai"
+    region_code: str = ""
+    closing_time: time = time(17, 30)
+    leftover: LeftoverPolicy = LeftoverPolicy.EXPIRE
+    notice: str = "欢迎光临 热情服务"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    kind: str = "sqlite"
+    path: str = "hallctl.db"
+    dsn: str = ""
+    snapshot_every_events: int = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class HallConfig:
+    """Everything one hall needs; ``source`` is the file it came from (for messages)."""
+
+    hall: HallSettings
+    services: tuple[Service, ...]
+    windows: tuple[Window, ...]
+    staff: tuple[Staff, ...] = ()
+    devices: tuple[Device, ...] = ()
+    buses: tuple[SerialBus, ...] = ()
+    policy: CallingPolicy = field(default_factory=CallingPolicy)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    source: str = "<memory>"
+
+    def service(self, service_id: str) -> Service | None:
+        for s in self.services:
+            if s.id == service_id:
+                return s
+        return None
+
+    def window(self, number: int) -> Window | None:
+        for w in self.windows:
+            if w.number == number:
+                return w
+        return None

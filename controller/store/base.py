@@ -1,0 +1,77 @@
+"""The durable event log's storage interface.
+
+The log is the source of truth: a hall's state is a fold over its events. A store keeps, per
+hall, an append-only sequence of *records*; each record is one commit's worth of encoded
+events (opaque bytes to the store), numbered by a strictly increasing sequence. Snapshots are a
+cache of the fold at a sequence number; losing them loses nothing.
+
+Stores are synchronous and blocking on purpose: the asyncio side (``controller.journal``) runs
+them in one dedicated thread and does the group commit, so a store never needs to be
+thread-safe and the event loop never blocks on an fsync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One committed record of a hall's log."""
+
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The fold of a hall's log up to and including ``seq``, encoded by the caller."""
+
+    seq: int
+    payload: bytes
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (corrupt file, wrong schema version, disk full)."""
+
+
+class EventStore(Protocol):
+    """Append-only per-hall record log with snapshots."""
+
+    def append(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
+        """Durably append records in order, in one transaction; return their seq numbers.
+
+        When this returns, the records survive a crash (power loss included, as far as the
+        backing store's fsync promises).
+        """
+        ...
+
+    def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+        """Append several halls' records in a single transaction (group commit)."""
+        ...
+
+    def read(self, hall_id: str, after_seq: int = 0) -> Iterator[StoredRecord]:
+        """Yield the hall's records with seq > after_seq in order."""
+        ...
+
+    def last_seq(self, hall_id: str) -> int:
+        """The hall's highest committed seq, 0 when empty."""
+        ...
+
+    def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
+        """Keep a snapshot (replacing older ones for the hall)."""
+        ...
+
+    def load_snapshot(self, hall_id: str) -> Snapshot | None:
+        """The newest snapshot of the hall, if any."""
+        ...
+
+    def halls(self) -> list[str]:
+        """Every hall with records."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections."""
+        ...

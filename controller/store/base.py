@@ -5,14 +5,15 @@ hall, an append-only sequence of *records*; each record is one commit's worth of
 events (opaque bytes to the store), numbered by a strictly increasing sequence. Snapshots are a
 cache of the fold at a sequence number; losing them loses nothing.
 
-Stores are synchronous and blocking on purpose: the asyncio side (``controller.journal``) runs
-them in one dedicated thread and does the group commit, so a store never needs to be
-thread-safe and the event loop never blocks on an fsync.
+Stores are asynchronous: the SQLite store runs its blocking calls in one dedicated thread (the
+event loop never waits on an fsync), the PostgreSQL store uses asyncpg. Group commit sits above
+the store (``controller.store.group_commit``): it gathers the appends that arrive while a commit
+is in flight and hands them to ``append_many`` as one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,7 +41,7 @@ class StoreError(Exception):
 class EventStore(Protocol):
     """Append-only per-hall record log with snapshots."""
 
-    def append(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
+    async def append(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
         """Durably append records in order, in one transaction; return their seq numbers.
 
         When this returns, the records survive a crash (power loss included, as far as the
@@ -48,30 +49,30 @@ class EventStore(Protocol):
         """
         ...
 
-    def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
         """Append several halls' records in a single transaction (group commit)."""
         ...
 
-    def read(self, hall_id: str, after_seq: int = 0) -> Iterator[StoredRecord]:
-        """Yield the hall's records with seq > after_seq in order."""
+    def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
+        """Yield the hall's records with seq > after_seq in order, in chunks."""
         ...
 
-    def last_seq(self, hall_id: str) -> int:
+    async def last_seq(self, hall_id: str) -> int:
         """The hall's highest committed seq, 0 when empty."""
         ...
 
-    def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
+    async def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
         """Keep a snapshot (replacing older ones for the hall)."""
         ...
 
-    def load_snapshot(self, hall_id: str) -> Snapshot | None:
+    async def load_snapshot(self, hall_id: str) -> Snapshot | None:
         """The newest snapshot of the hall, if any."""
         ...
 
-    def halls(self) -> list[str]:
+    async def halls(self) -> list[str]:
         """Every hall with records."""
         ...
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Release files and connections."""
         ...

@@ -1,0 +1,205 @@
+"""Commands: what someone asks a hall to do. Typed, frozen, decodable from JSON or MessagePack.
+
+A command is a wish; it may be refused (``controller.lifecycle.Rejected``). Only the events the
+engine emits for an accepted command are facts. Commands carry no time: the engine is given the
+time beside the command, so replaying or testing never reads a clock.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class RatingLevel(enum.Enum):
+    """The five 好差评 levels. String values on purpose: numeric codes differ by province
+    (1 = 非常满意 nationally, 1 = 非常不满意 in many provincial interfaces); adapters map."""
+
+    VERY_SATISFIED = "very_satisfied"  # 非常满意
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+    VERY_DISSATISFIED = "very_dissatisfied"  # 非常不满意
+
+    @property
+    def label(self) -> str:
+        return _LEVEL_LABELS[self]
+
+    @property
+    def is_bad(self) -> bool:
+        """差评: 不满意 and 非常不满意."""
+        return self in (RatingLevel.DISSATISFIED, RatingLevel.VERY_DISSATISFIED)
+
+
+_LEVEL_LABELS = {
+    RatingLevel.VERY_SATISFIED: "非常满意",
+    RatingLevel.SATISFIED: "满意",
+    RatingLevel.BASICALLY_SATISFIED: "基本满意",
+    RatingLevel.DISSATISFIED: "不满意",
+    RatingLevel.VERY_DISSATISFIED: "非常不满意",
+}
+
+
+class RatingChannel(enum.Enum):
+    """Where a rating came from (national data element 评价渠道)."""
+
+    WINDOW_PAD = "window_pad"
+    HALL_TERMINAL = "hall_terminal"
+    QR_CODE = "qr_code"
+    PC = "pc"
+    MOBILE = "mobile"
+    PHONE = "phone"
+    SMS = "sms"
+
+
+class Command(msgspec.Struct, frozen=True, tag_field="type", kw_only=True):
+    """Base of every command; ``type`` names it on the wire."""
+
+
+class IssueTicket(Command, frozen=True, tag="issue_ticket"):
+    """取号: a citizen takes a ticket (kiosk press, appointment check-in, or the console)."""
+
+    service: str
+    green_channel: bool = False
+    appointment_id: str | None = None
+    slot_start_ms: int | None = None
+    slot_end_ms: int | None = None
+
+
+class Login(Command, frozen=True, tag="login"):
+    window: int
+    staff: str
+
+
+class Logout(Command, frozen=True, tag="logout"):
+    window: int
+
+
+class CallNext(Command, frozen=True, tag="call_next"):
+    window: int
+
+
+class Recall(Command, frozen=True, tag="recall"):
+    window: int
+
+
+class CallNumber(Command, frozen=True, tag="call_number"):
+    """指呼 / 特呼: call a given ticket number, out of policy order."""
+
+    window: int
+    number: str
+
+
+class Start(Command, frozen=True, tag="start"):
+    window: int
+
+
+class Finish(Command, frozen=True, tag="finish"):
+    window: int
+
+
+class NoShow(Command, frozen=True, tag="no_show"):
+    window: int
+
+
+class Suspend(Command, frozen=True, tag="suspend"):
+    window: int
+
+
+class CallBack(Command, frozen=True, tag="call_back"):
+    """回呼: resume a ticket this window suspended."""
+
+    window: int
+    number: str
+
+
+class Transfer(Command, frozen=True, tag="transfer"):
+    """转移 from a window: the ticket at the window goes to another service or window."""
+
+    window: int
+    to_service: str | None = None
+    to_window: int | None = None
+
+
+class TransferTicket(Command, frozen=True, tag="transfer_ticket"):
+    """The console moves a waiting ticket to another service or window."""
+
+    ticket: int
+    to_service: str | None = None
+    to_window: int | None = None
+
+
+class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
+    ticket: int
+    reason: str = ""
+
+
+class Pause(Command, frozen=True, tag="pause"):
+    window: int
+
+
+class Resume(Command, frozen=True, tag="resume"):
+    window: int
+
+
+class ServiceWeight(msgspec.Struct, frozen=True):
+    service: str
+    weight: int = 1
+
+
+class SetWindowServices(Command, frozen=True, tag="set_window_services"):
+    """Change which services a window serves (and their weights) for the rest of the day."""
+
+    window: int
+    services: tuple[ServiceWeight, ...]
+
+
+class Rate(Command, frozen=True, tag="rate"):
+    """One rating of one finished service (一次一评). ``rating_id`` dedupes re-sends."""
+
+    ticket: int
+    level: RatingLevel
+    channel: RatingChannel = RatingChannel.WINDOW_PAD
+    reasons: tuple[str, ...] = ()
+    text: str = ""
+    rating_id: str = ""
+
+
+class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
+    """The pad's rating window closed with no press: record 'not evaluated'."""
+
+    ticket: int
+
+
+class Tick(Command, frozen=True, tag="tick"):
+    """Let time-driven rules run (evaluation windows closing). Usually emits nothing."""
+
+
+class CloseDay(Command, frozen=True, tag="close_day"):
+    """Daily close: leftovers expire or carry over as configured; numbering restarts."""
+
+
+AnyCommand = (
+    IssueTicket
+    | Login
+    | Logout
+    | CallNext
+    | Recall
+    | CallNumber
+    | Start
+    | Finish
+    | NoShow
+    | Suspend
+    | CallBack
+    | Transfer
+    | TransferTicket
+    | CancelTicket
+    | Pause
+    | Resume
+    | SetWindowServices
+    | Rate
+    | MissEvaluation
+    | Tick
+    | CloseDay
+)

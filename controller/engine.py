@@ -1,0 +1,470 @@
+"""The hall engine: command + time in, events out. Pure, synchronous, deterministic.
+
+Theory of operation: ``decide`` reads the state, checks the command against the lifecycle
+tables and either raises ``Rejected`` (nothing changes) or returns the events that record what
+happens. ``handle`` is ``decide`` followed by folding those events into the state; the daemon
+calls it on the hot path, appends the events to the durable log, and only then tells devices.
+There is no I/O and no clock here: ``now`` (epoch milliseconds) comes with every command, so a
+test or a replay reproduces every decision exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from controller import commands as cmd
+from controller import events as ev
+from controller.config.model import HallConfig, LeftoverPolicy, PriorityClass, Service
+from controller.lifecycle import (
+    EVALUATION_TRANSITIONS,
+    TICKET_TRANSITIONS,
+    WINDOW_TRANSITIONS,
+    EvaluationOp,
+    EvaluationState,
+    Rejected,
+    RejectReason,
+    TicketOp,
+    TicketState,
+    WindowOp,
+    WindowState,
+)
+from controller.policy import CallingPolicyEngine
+from controller.state import HallState, Ticket, WindowRuntime
+
+R = RejectReason
+
+
+class BusinessDayClock:
+    """Maps epoch ms to a service's business day (its numbering resets at ``daily_reset``).
+
+    Caches the current day's boundaries, so issuing a ticket costs two comparisons, not a
+    time-zone conversion.
+    """
+
+    def __init__(self, tz: ZoneInfo, service: Service) -> None:
+        self._tz = tz
+        self._offset = timedelta(hours=service.daily_reset.hour, minutes=service.daily_reset.minute)
+        self._lo = 0
+        self._hi = -1
+        self._day = ""
+
+    def day(self, now_ms: int) -> str:
+        if self._lo <= now_ms < self._hi:
+            return self._day
+        local = datetime.fromtimestamp(now_ms / 1000, self._tz) - self._offset
+        day = local.date()
+        self._day = day.isoformat()
+        self._lo = self._boundary(day)
+        self._hi = self._boundary(day + timedelta(days=1))
+        return self._day
+
+    def _boundary(self, day: date) -> int:
+        start = datetime(day.year, day.month, day.day, tzinfo=self._tz) + self._offset
+        return int(start.timestamp() * 1000)
+
+
+class HallEngine:
+    """Decides commands for one hall and folds the resulting events into its state."""
+
+    def __init__(self, config: HallConfig, state: HallState | None = None) -> None:
+        self.config = config
+        self.state = state if state is not None else HallState(config)
+        self.policy = CallingPolicyEngine(config.policy)
+        tz = ZoneInfo(config.hall.timezone)
+        self._services = {s.id: s for s in config.services}
+        self._day_clocks = {s.id: BusinessDayClock(tz, s) for s in config.services}
+        self._staff = {s.id for s in config.staff}
+        self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
+            cmd.IssueTicket: self._issue,
+            cmd.Login: self._login,
+            cmd.Logout: self._logout,
+            cmd.CallNext: self._call_next,
+            cmd.Recall: self._recall,
+            cmd.CallNumber: self._call_number,
+            cmd.Start: self._start,
+            cmd.Finish: self._finish,
+            cmd.NoShow: self._no_show,
+            cmd.Suspend: self._suspend,
+            cmd.CallBack: self._call_back,
+            cmd.Transfer: self._transfer,
+            cmd.TransferTicket: self._transfer_ticket,
+            cmd.CancelTicket: self._cancel,
+            cmd.Pause: self._pause,
+            cmd.Resume: self._resume,
+            cmd.SetWindowServices: self._set_services,
+            cmd.Rate: self._rate,
+            cmd.MissEvaluation: self._miss,
+            cmd.Tick: self._tick,
+            cmd.CloseDay: self._close_day,
+        }
+
+    # -- public --------------------------------------------------------------------------
+
+    def decide(self, command: cmd.AnyCommand, now: int) -> list[ev.AnyEvent]:
+        """The events ``command`` causes at ``now``; raises ``Rejected`` and changes nothing."""
+        return self._deciders[type(command)](command, now)
+
+    def handle(self, command: cmd.AnyCommand, now: int) -> list[ev.AnyEvent]:
+        """Decide and fold: the state afterwards includes the returned events."""
+        events = self._deciders[type(command)](command, now)
+        self.state.apply_all(events)
+        return events
+
+    # -- lookups that reject -------------------------------------------------------------
+
+    def _window(self, number: int) -> WindowRuntime:
+        window = self.state.windows.get(number)
+        if window is None:
+            raise Rejected(R.UNKNOWN_WINDOW, f"window {number} is not configured")
+        return window
+
+    def _staffed_window(self, number: int, op: WindowOp) -> WindowRuntime:
+        """A logged-in window for which ``op`` is legal now."""
+        window = self._window(number)
+        if (window.state, op) in WINDOW_TRANSITIONS:
+            return window
+        if window.state is WindowState.LOGGED_OUT:
+            raise Rejected(R.WINDOW_LOGGED_OUT, f"window {number} has nobody logged in")
+        if window.state is WindowState.PAUSED:
+            raise Rejected(R.WINDOW_PAUSED, f"window {number} is paused")
+        if window.ticket is None and op in _NEEDS_TICKET:
+            raise Rejected(R.NO_TICKET_AT_WINDOW, f"window {number} has no ticket called")
+        raise Rejected(R.WINDOW_BUSY, f"window {number} is {window.state.value}; cannot {op.value}")
+
+    def _current_ticket(self, window: WindowRuntime) -> Ticket:
+        assert window.ticket is not None  # guaranteed by the window table
+        return self.state.tickets[window.ticket]
+
+    def _ticket(self, ticket_id: int) -> Ticket:
+        ticket = self.state.tickets.get(ticket_id)
+        if ticket is None:
+            raise Rejected(R.UNKNOWN_TICKET, f"no ticket with id {ticket_id}")
+        return ticket
+
+    def _open_ticket_by_number(self, number: str) -> Ticket:
+        ticket_id = self.state.open_numbers.get(number)
+        if ticket_id is None:
+            raise Rejected(R.UNKNOWN_TICKET, f"no open ticket {number}")
+        return self.state.tickets[ticket_id]
+
+    @staticmethod
+    def _check_ticket(ticket: Ticket, op: TicketOp) -> None:
+        if (ticket.state, op) not in TICKET_TRANSITIONS:
+            reason = R.TICKET_CLOSED if ticket.closed_at is not None else R.ILLEGAL_TRANSITION
+            raise Rejected(
+                reason, f"ticket {ticket.number} is {ticket.state.value}; cannot {op.value}"
+            )
+
+    # -- tickets -------------------------------------------------------------------------
+
+    def _issue(self, c: cmd.IssueTicket, now: int) -> list[ev.AnyEvent]:
+        service = self._services.get(c.service)
+        if service is None:
+            raise Rejected(R.UNKNOWN_SERVICE, f"no service {c.service!r}")
+        priority: PriorityClass | None = None
+        if c.appointment_id is not None:
+            if c.slot_start_ms is None or (
+                c.slot_end_ms is not None and c.slot_end_ms < c.slot_start_ms
+            ):
+                raise Rejected(R.BAD_APPOINTMENT_SLOT, "an appointment needs a valid slot")
+            if c.appointment_id in self.state.appointments_used:
+                raise Rejected(
+                    R.APPOINTMENT_ALREADY_CHECKED_IN, f"appointment {c.appointment_id} used"
+                )
+            priority = PriorityClass.APPOINTMENT
+        if c.green_channel:
+            if not service.green_channel:
+                raise Rejected(R.GREEN_CHANNEL_NOT_ALLOWED, f"{service.name} has no 绿色通道")
+            priority = PriorityClass.GREEN_CHANNEL
+        day = self._day_clocks[service.id].day(now)
+        counter = self.state.counters.get(service.id)
+        seq = counter.next_seq if counter is not None and counter.day == day else service.number_min
+        open_numbers = self.state.open_numbers
+        number = f"{service.prefix}{seq:0{service.number_width}d}"
+        while number in open_numbers and seq <= service.number_max:  # carried-over tickets
+            seq += 1
+            number = f"{service.prefix}{seq:0{service.number_width}d}"
+        if seq > service.number_max:
+            raise Rejected(
+                R.NUMBERS_EXHAUSTED, f"{service.name}: all numbers up to {service.number_max} used"
+            )
+        return [
+            ev.TicketIssued(
+                at=now,
+                ticket=self.state.next_ticket_id,
+                number=number,
+                seq=seq,
+                service=service.id,
+                day=day,
+                priority=priority,
+                appointment_id=c.appointment_id,
+                slot_start_ms=c.slot_start_ms if c.appointment_id is not None else None,
+                slot_end_ms=c.slot_end_ms if c.appointment_id is not None else None,
+            )
+        ]
+
+    def _cancel(self, c: cmd.CancelTicket, now: int) -> list[ev.AnyEvent]:
+        ticket = self._ticket(c.ticket)
+        self._check_ticket(ticket, TicketOp.CANCEL)
+        return [ev.TicketCancelled(at=now, ticket=ticket.id, reason=c.reason)]
+
+    def _transfer_ticket(self, c: cmd.TransferTicket, now: int) -> list[ev.AnyEvent]:
+        ticket = self._ticket(c.ticket)
+        if ticket.state is not TicketState.WAITING:
+            raise Rejected(
+                R.TICKET_NOT_WAITING,
+                f"ticket {ticket.number} is {ticket.state.value}; its window transfers it",
+            )
+        return [self._transfer_event(ticket, None, c.to_service, c.to_window, now)]
+
+    def _transfer_event(
+        self,
+        ticket: Ticket,
+        from_window: int | None,
+        to_service: str | None,
+        to_window: int | None,
+        now: int,
+    ) -> ev.TicketTransferred:
+        if to_service is None and to_window is None:
+            raise Rejected(R.TRANSFER_TARGET_INVALID, "name a service or a window")
+        service = to_service if to_service is not None else ticket.service
+        if service not in self._services:
+            raise Rejected(R.UNKNOWN_SERVICE, f"no service {service!r}")
+        if to_window is not None:
+            self._window(to_window)
+            if to_window == from_window:
+                raise Rejected(R.TRANSFER_TARGET_INVALID, "cannot transfer to the same window")
+        elif service == ticket.service and from_window is None:
+            raise Rejected(R.TRANSFER_TARGET_INVALID, f"ticket is already in {service}")
+        return ev.TicketTransferred(
+            at=now,
+            ticket=ticket.id,
+            from_window=from_window,
+            to_service=service,
+            to_window=to_window,
+        )
+
+    # -- window operations -----------------------------------------------------------------
+
+    def _login(self, c: cmd.Login, now: int) -> list[ev.AnyEvent]:
+        window = self._window(c.window)
+        if c.staff not in self._staff:
+            raise Rejected(R.UNKNOWN_STAFF, f"no staff with 工号 {c.staff}")
+        if window.state is not WindowState.LOGGED_OUT:
+            raise Rejected(
+                R.WINDOW_ALREADY_LOGGED_IN, f"window {c.window} is used by {window.staff}"
+            )
+        elsewhere = self.state.staff_window.get(c.staff)
+        if elsewhere is not None:
+            raise Rejected(R.STAFF_AT_OTHER_WINDOW, f"{c.staff} is logged in at {elsewhere}")
+        return [ev.StaffLoggedIn(at=now, window=c.window, staff=c.staff)]
+
+    def _logout(self, c: cmd.Logout, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.LOGOUT)
+        assert window.staff is not None
+        return [ev.StaffLoggedOut(at=now, window=c.window, staff=window.staff)]
+
+    def _call_next(self, c: cmd.CallNext, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.CALL)
+        ticket = self.policy.choose(self.state, window, now)
+        if ticket is None:
+            raise Rejected(R.QUEUE_EMPTY, f"nothing waits for window {c.window}")
+        return [ev.TicketCalled(at=now, ticket=ticket.id, number=ticket.number, window=c.window)]
+
+    def _call_number(self, c: cmd.CallNumber, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.CALL)
+        ticket = self._open_ticket_by_number(c.number)
+        if ticket.state is not TicketState.WAITING:
+            raise Rejected(R.TICKET_NOT_WAITING, f"{c.number} is {ticket.state.value}")
+        if ticket.target_window is not None and ticket.target_window != window.number:
+            raise Rejected(
+                R.TICKET_AT_OTHER_WINDOW, f"{c.number} waits for window {ticket.target_window}"
+            )
+        return [
+            ev.TicketCalled(
+                at=now, ticket=ticket.id, number=ticket.number, window=c.window, directed=True
+            )
+        ]
+
+    def _recall(self, c: cmd.Recall, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.RECALL)
+        ticket = self._current_ticket(window)
+        if ticket.recalls >= self.config.policy.max_recalls:
+            raise Rejected(
+                R.RECALL_LIMIT, f"{ticket.number} recalled {ticket.recalls} times already"
+            )
+        return [
+            ev.TicketRecalled(
+                at=now,
+                ticket=ticket.id,
+                number=ticket.number,
+                window=c.window,
+                count=ticket.recalls + 1,
+            )
+        ]
+
+    def _start(self, c: cmd.Start, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.START)
+        return [ev.ServiceStarted(at=now, ticket=self._current_ticket(window).id, window=c.window)]
+
+    def _finish(self, c: cmd.Finish, now: int) -> list[ev.AnyEvent]:
+        window = self._window(c.window)
+        out: list[ev.AnyEvent] = []
+        if window.state is WindowState.CALLING and self.config.policy.implicit_start:
+            ticket = self._current_ticket(window)
+            out.append(ev.ServiceStarted(at=now, ticket=ticket.id, window=c.window, implicit=True))
+            started_at = ticket.called_at if ticket.called_at is not None else now
+        else:
+            window = self._staffed_window(c.window, WindowOp.FINISH)
+            ticket = self._current_ticket(window)
+            assert ticket.started_at is not None
+            started_at = ticket.started_at
+        assert window.staff is not None
+        service_ms = max(0, now - started_at - ticket.suspended_ms)
+        out.append(
+            ev.ServiceFinished(
+                at=now,
+                ticket=ticket.id,
+                window=c.window,
+                staff=window.staff,
+                service_ms=service_ms,
+            )
+        )
+        return out
+
+    def _no_show(self, c: cmd.NoShow, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.NO_SHOW)
+        return [ev.TicketNoShow(at=now, ticket=self._current_ticket(window).id, window=c.window)]
+
+    def _suspend(self, c: cmd.Suspend, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.SUSPEND)
+        ticket = self._current_ticket(window)
+        return [ev.ServiceSuspended(at=now, ticket=ticket.id, window=c.window)]
+
+    def _call_back(self, c: cmd.CallBack, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.CALL_BACK)
+        ticket = self._open_ticket_by_number(c.number)
+        if ticket.state is not TicketState.SUSPENDED:
+            raise Rejected(R.TICKET_NOT_SUSPENDED, f"{c.number} is {ticket.state.value}")
+        if ticket.window != window.number:
+            raise Rejected(
+                R.TICKET_AT_OTHER_WINDOW, f"{c.number} was suspended at window {ticket.window}"
+            )
+        return [
+            ev.ServiceCalledBack(at=now, ticket=ticket.id, number=ticket.number, window=c.window)
+        ]
+
+    def _transfer(self, c: cmd.Transfer, now: int) -> list[ev.AnyEvent]:
+        window = self._staffed_window(c.window, WindowOp.TRANSFER)
+        ticket = self._current_ticket(window)
+        return [self._transfer_event(ticket, c.window, c.to_service, c.to_window, now)]
+
+    def _pause(self, c: cmd.Pause, now: int) -> list[ev.AnyEvent]:
+        self._staffed_window(c.window, WindowOp.PAUSE)
+        return [ev.WindowPaused(at=now, window=c.window)]
+
+    def _resume(self, c: cmd.Resume, now: int) -> list[ev.AnyEvent]:
+        window = self._window(c.window)
+        if window.state is not WindowState.PAUSED:
+            raise Rejected(R.WINDOW_NOT_PAUSED, f"window {c.window} is {window.state.value}")
+        return [ev.WindowResumed(at=now, window=c.window)]
+
+    def _set_services(self, c: cmd.SetWindowServices, now: int) -> list[ev.AnyEvent]:
+        self._window(c.window)
+        seen: set[str] = set()
+        for item in c.services:
+            if item.service not in self._services:
+                raise Rejected(R.UNKNOWN_SERVICE, f"no service {item.service!r}")
+            if item.weight < 1 or item.service in seen:
+                raise Rejected(R.BAD_SERVICE_LIST, "weights are >= 1 and services unique")
+            seen.add(item.service)
+        if not c.services:
+            raise Rejected(R.BAD_SERVICE_LIST, "a window serves at least one service")
+        services = tuple((s.service, s.weight) for s in c.services)
+        return [ev.WindowServicesChanged(at=now, window=c.window, services=services)]
+
+    # -- 好差评 ------------------------------------------------------------------------------
+
+    def _evaluable(self, ticket_id: int, now: int) -> Ticket:
+        ticket = self._ticket(ticket_id)
+        if ticket.evaluation is EvaluationState.NONE:
+            raise Rejected(R.NOT_FINISHED, f"{ticket.number} has not been served")
+        if ticket.evaluation is not EvaluationState.AWAITING:
+            raise Rejected(
+                R.ALREADY_EVALUATED, f"{ticket.number} is {ticket.evaluation.value} already"
+            )
+        assert ticket.done_at is not None
+        if now > ticket.done_at + self.state.evaluation_window_ms:
+            raise Rejected(R.EVALUATION_CLOSED, f"the rating window of {ticket.number} closed")
+        return ticket
+
+    def _rate(self, c: cmd.Rate, now: int) -> list[ev.AnyEvent]:
+        ticket = self._evaluable(c.ticket, now)
+        assert (ticket.evaluation, EvaluationOp.RATE) in EVALUATION_TRANSITIONS
+        assert ticket.window is not None and ticket.staff is not None
+        return [
+            ev.ServiceRated(
+                at=now,
+                ticket=ticket.id,
+                window=ticket.window,
+                staff=ticket.staff,
+                service=ticket.service,
+                level=c.level,
+                channel=c.channel,
+                reasons=c.reasons,
+                text=c.text,
+                rating_id=c.rating_id,
+            )
+        ]
+
+    def _miss(self, c: cmd.MissEvaluation, now: int) -> list[ev.AnyEvent]:
+        ticket = self._evaluable(c.ticket, now)
+        return [ev.EvaluationMissed(at=now, ticket=ticket.id)]
+
+    def _tick(self, c: cmd.Tick, now: int) -> list[ev.AnyEvent]:
+        """Close rating windows that ran out (the pad never answered)."""
+        out: list[ev.AnyEvent] = []
+        pending = self.state.pending_evaluations
+        tickets = self.state.tickets
+        for deadline, ticket_id in pending:
+            if deadline >= now:
+                break
+            if tickets[ticket_id].evaluation is EvaluationState.AWAITING:
+                out.append(ev.EvaluationMissed(at=now, ticket=ticket_id))
+        return out
+
+    # -- daily close -----------------------------------------------------------------------
+
+    def _close_day(self, c: cmd.CloseDay, now: int) -> list[ev.AnyEvent]:
+        carry = self.config.hall.leftover is LeftoverPolicy.CARRY_OVER
+        out: list[ev.AnyEvent] = []
+        carried = 0
+        for ticket_id in list(self.state.open_numbers.values()):
+            ticket = self.state.tickets[ticket_id]
+            if ticket.state is TicketState.SERVING:
+                continue  # its clerk finishes it
+            if carry and (ticket.state, TicketOp.CARRY_OVER) in TICKET_TRANSITIONS:
+                carried += 1
+                continue
+            if ticket.state is TicketState.CALLED and carry:
+                out.append(ev.TicketNoShow(at=now, ticket=ticket.id, window=ticket.window or 0))
+                continue
+            out.append(ev.TicketExpired(at=now, ticket=ticket.id))
+        expired = sum(1 for e in out if isinstance(e, ev.TicketExpired))
+        out.append(ev.DayClosed(at=now, expired=expired, carried_over=carried))
+        return out
+
+
+_NEEDS_TICKET = frozenset(
+    {
+        WindowOp.RECALL,
+        WindowOp.START,
+        WindowOp.FINISH,
+        WindowOp.NO_SHOW,
+        WindowOp.SUSPEND,
+        WindowOp.TRANSFER,
+    }
+)

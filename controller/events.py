@@ -1,0 +1,174 @@
+"""Events: facts the engine has decided. The durable log is a sequence of these.
+
+Each accepted command yields one *record*: a short list of events, encoded together as one
+MessagePack array, appended to the log as one unit. Events are self-describing maps (tag field
+``e``) so an auditor can read a log without our code; times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from controller.commands import RatingChannel, RatingLevel
+from controller.config.model import PriorityClass
+
+
+class Event(msgspec.Struct, frozen=True, tag_field="e", kw_only=True):
+    at: int
+
+
+class TicketIssued(Event, frozen=True, tag="ticket_issued"):
+    ticket: int
+    number: str
+    seq: int  # the daily sequence the number shows
+    service: str
+    day: str  # the service's business day, ISO date
+    priority: PriorityClass | None = None
+    appointment_id: str | None = None
+    slot_start_ms: int | None = None
+    slot_end_ms: int | None = None
+
+
+class StaffLoggedIn(Event, frozen=True, tag="staff_logged_in"):
+    window: int
+    staff: str
+
+
+class StaffLoggedOut(Event, frozen=True, tag="staff_logged_out"):
+    window: int
+    staff: str
+
+
+class TicketCalled(Event, frozen=True, tag="ticket_called"):
+    ticket: int
+    number: str
+    window: int
+    directed: bool = False  # 指呼: called by number, not by policy
+
+
+class TicketRecalled(Event, frozen=True, tag="ticket_recalled"):
+    ticket: int
+    number: str
+    window: int
+    count: int
+
+
+class ServiceStarted(Event, frozen=True, tag="service_started"):
+    """``implicit``: the clerk pressed finish without start; the service counts from the call."""
+
+    ticket: int
+    window: int
+    implicit: bool = False
+
+
+class ServiceFinished(Event, frozen=True, tag="service_finished"):
+    ticket: int
+    window: int
+    staff: str
+    service_ms: int  # suspended time excluded
+
+
+class TicketNoShow(Event, frozen=True, tag="ticket_no_show"):
+    ticket: int
+    window: int
+
+
+class ServiceSuspended(Event, frozen=True, tag="service_suspended"):
+    ticket: int
+    window: int
+
+
+class ServiceCalledBack(Event, frozen=True, tag="service_called_back"):
+    ticket: int
+    number: str
+    window: int
+
+
+class TicketTransferred(Event, frozen=True, tag="ticket_transferred"):
+    ticket: int
+    from_window: int | None
+    to_service: str
+    to_window: int | None = None
+
+
+class TicketCancelled(Event, frozen=True, tag="ticket_cancelled"):
+    ticket: int
+    reason: str = ""
+
+
+class TicketExpired(Event, frozen=True, tag="ticket_expired"):
+    ticket: int
+
+
+class WindowPaused(Event, frozen=True, tag="window_paused"):
+    window: int
+
+
+class WindowResumed(Event, frozen=True, tag="window_resumed"):
+    window: int
+
+
+class WindowServicesChanged(Event, frozen=True, tag="window_services_changed"):
+    window: int
+    services: tuple[tuple[str, int], ...]
+
+
+class ServiceRated(Event, frozen=True, tag="service_rated"):
+    ticket: int
+    window: int
+    staff: str
+    service: str
+    level: RatingLevel
+    channel: RatingChannel
+    reasons: tuple[str, ...] = ()
+    text: str = ""
+    rating_id: str = ""
+
+
+class EvaluationMissed(Event, frozen=True, tag="evaluation_missed"):
+    ticket: int
+
+
+class DayClosed(Event, frozen=True, tag="day_closed"):
+    expired: int
+    carried_over: int
+
+
+AnyEvent = (
+    TicketIssued
+    | StaffLoggedIn
+    | StaffLoggedOut
+    | TicketCalled
+    | TicketRecalled
+    | ServiceStarted
+    | ServiceFinished
+    | TicketNoShow
+    | ServiceSuspended
+    | ServiceCalledBack
+    | TicketTransferred
+    | TicketCancelled
+    | TicketExpired
+    | WindowPaused
+    | WindowResumed
+    | WindowServicesChanged
+    | ServiceRated
+    | EvaluationMissed
+    | DayClosed
+)
+
+_encoder = msgspec.msgpack.Encoder()
+_record_decoder = msgspec.msgpack.Decoder(list[AnyEvent])
+_json_encoder = msgspec.json.Encoder()
+
+
+def encode_record(events: list[AnyEvent]) -> bytes:
+    """One command's events as one log record."""
+    return _encoder.encode(events)
+
+
+def decode_record(payload: bytes) -> list[AnyEvent]:
+    return _record_decoder.decode(payload)
+
+
+def event_to_json(event: AnyEvent) -> bytes:
+    return _json_encoder.encode(event)

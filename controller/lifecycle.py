@@ -1,0 +1,213 @@
+"""Ticket, window and evaluation lifecycles as transition tables.
+
+Theory of operation (after h11): every state a ticket, a window or an evaluation can be in is an
+enum member, and every legal move is one row of a table below. The engine asks the table whether
+an operation is legal before it emits anything, and the fold (``controller.state``) asks the same
+table for the state an event leads to, so the two can never disagree. ``docs/lifecycle.md`` is
+generated from these tables (``python -m controller.lifecycle``) and a test checks it is current.
+
+An illegal operation is refused with one exception type, ``Rejected``, whose ``reason`` is a
+``RejectReason``; a refused command changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+class TicketState(enum.Enum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    SUSPENDED = "suspended"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class WindowState(enum.Enum):
+    LOGGED_OUT = "logged_out"
+    IDLE = "idle"
+    CALLING = "calling"
+    SERVING = "serving"
+    PAUSED = "paused"
+
+
+class EvaluationState(enum.Enum):
+    """The 好差评 status of a finished service; 'not evaluated' is a state, never a rating."""
+
+    NONE = "none"  # not finished yet
+    AWAITING = "awaiting"
+    RATED = "rated"
+    NOT_EVALUATED = "not_evaluated"
+
+
+class TicketOp(enum.Enum):
+    CALL = "call"
+    RECALL = "recall"
+    START = "start"
+    FINISH = "finish"
+    NO_SHOW = "no_show"
+    SUSPEND = "suspend"
+    CALL_BACK = "call_back"
+    TRANSFER = "transfer"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    CARRY_OVER = "carry_over"
+
+
+class WindowOp(enum.Enum):
+    LOGIN = "login"
+    LOGOUT = "logout"
+    CALL = "call"
+    RECALL = "recall"
+    START = "start"
+    FINISH = "finish"
+    NO_SHOW = "no_show"
+    SUSPEND = "suspend"
+    CALL_BACK = "call_back"
+    TRANSFER = "transfer"
+    RELEASE = "release"  # the ticket at the window was cancelled or expired
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class EvaluationOp(enum.Enum):
+    INVITE = "invite"
+    RATE = "rate"
+    MISS = "miss"
+
+
+TS = TicketState
+WS = WindowState
+
+TICKET_TRANSITIONS: Final[dict[tuple[TicketState, TicketOp], TicketState]] = {
+    (TS.WAITING, TicketOp.CALL): TS.CALLED,
+    (TS.CALLED, TicketOp.RECALL): TS.CALLED,
+    (TS.CALLED, TicketOp.START): TS.SERVING,
+    (TS.SERVING, TicketOp.FINISH): TS.DONE,
+    (TS.CALLED, TicketOp.NO_SHOW): TS.NO_SHOW,
+    (TS.SERVING, TicketOp.SUSPEND): TS.SUSPENDED,
+    (TS.SUSPENDED, TicketOp.CALL_BACK): TS.SERVING,
+    (TS.WAITING, TicketOp.TRANSFER): TS.WAITING,
+    (TS.CALLED, TicketOp.TRANSFER): TS.WAITING,
+    (TS.SERVING, TicketOp.TRANSFER): TS.WAITING,
+    (TS.WAITING, TicketOp.CANCEL): TS.CANCELLED,
+    (TS.CALLED, TicketOp.CANCEL): TS.CANCELLED,
+    (TS.SUSPENDED, TicketOp.CANCEL): TS.CANCELLED,
+    (TS.WAITING, TicketOp.EXPIRE): TS.EXPIRED,
+    (TS.CALLED, TicketOp.EXPIRE): TS.EXPIRED,
+    (TS.SUSPENDED, TicketOp.EXPIRE): TS.EXPIRED,
+    (TS.WAITING, TicketOp.CARRY_OVER): TS.WAITING,
+    (TS.SUSPENDED, TicketOp.CARRY_OVER): TS.SUSPENDED,
+}
+
+WINDOW_TRANSITIONS: Final[dict[tuple[WindowState, WindowOp], WindowState]] = {
+    (WS.LOGGED_OUT, WindowOp.LOGIN): WS.IDLE,
+    (WS.IDLE, WindowOp.LOGOUT): WS.LOGGED_OUT,
+    (WS.PAUSED, WindowOp.LOGOUT): WS.LOGGED_OUT,
+    (WS.IDLE, WindowOp.CALL): WS.CALLING,
+    (WS.CALLING, WindowOp.RECALL): WS.CALLING,
+    (WS.CALLING, WindowOp.START): WS.SERVING,
+    (WS.SERVING, WindowOp.FINISH): WS.IDLE,
+    (WS.CALLING, WindowOp.NO_SHOW): WS.IDLE,
+    (WS.SERVING, WindowOp.SUSPEND): WS.IDLE,
+    (WS.IDLE, WindowOp.CALL_BACK): WS.SERVING,
+    (WS.CALLING, WindowOp.TRANSFER): WS.IDLE,
+    (WS.SERVING, WindowOp.TRANSFER): WS.IDLE,
+    (WS.CALLING, WindowOp.RELEASE): WS.IDLE,
+    (WS.IDLE, WindowOp.PAUSE): WS.PAUSED,
+    (WS.PAUSED, WindowOp.RESUME): WS.IDLE,
+}
+
+EVALUATION_TRANSITIONS: Final[dict[tuple[EvaluationState, EvaluationOp], EvaluationState]] = {
+    (EvaluationState.NONE, EvaluationOp.INVITE): EvaluationState.AWAITING,
+    (EvaluationState.AWAITING, EvaluationOp.RATE): EvaluationState.RATED,
+    (EvaluationState.AWAITING, EvaluationOp.MISS): EvaluationState.NOT_EVALUATED,
+}
+
+FINAL_TICKET_STATES: Final = frozenset({TS.DONE, TS.NO_SHOW, TS.CANCELLED, TS.EXPIRED})
+OPEN_TICKET_STATES: Final = frozenset(set(TicketState) - FINAL_TICKET_STATES)
+
+
+class RejectReason(enum.Enum):
+    """Why a command was refused. Stable strings: devices and the API show them."""
+
+    UNKNOWN_SERVICE = "unknown_service"
+    UNKNOWN_WINDOW = "unknown_window"
+    UNKNOWN_STAFF = "unknown_staff"
+    UNKNOWN_TICKET = "unknown_ticket"
+    WINDOW_LOGGED_OUT = "window_logged_out"
+    WINDOW_ALREADY_LOGGED_IN = "window_already_logged_in"
+    STAFF_AT_OTHER_WINDOW = "staff_at_other_window"
+    WINDOW_BUSY = "window_busy"
+    WINDOW_PAUSED = "window_paused"
+    WINDOW_NOT_PAUSED = "window_not_paused"
+    NO_TICKET_AT_WINDOW = "no_ticket_at_window"
+    QUEUE_EMPTY = "queue_empty"
+    RECALL_LIMIT = "recall_limit"
+    TICKET_NOT_WAITING = "ticket_not_waiting"
+    TICKET_NOT_SUSPENDED = "ticket_not_suspended"
+    TICKET_AT_OTHER_WINDOW = "ticket_at_other_window"
+    TICKET_CLOSED = "ticket_closed"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    GREEN_CHANNEL_NOT_ALLOWED = "green_channel_not_allowed"
+    NUMBERS_EXHAUSTED = "numbers_exhausted"
+    APPOINTMENT_ALREADY_CHECKED_IN = "appointment_already_checked_in"
+    BAD_APPOINTMENT_SLOT = "bad_appointment_slot"
+    TRANSFER_TARGET_INVALID = "transfer_target_invalid"
+    NOT_FINISHED = "not_finished"
+    ALREADY_EVALUATED = "already_evaluated"
+    EVALUATION_CLOSED = "evaluation_closed"
+    BAD_SERVICE_LIST = "bad_service_list"
+
+
+class Rejected(Exception):
+    """An illegal command; carries the reason and a human-readable detail."""
+
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+
+def render_markdown() -> str:
+    """The lifecycle tables as Markdown (docs/lifecycle.md is this text)."""
+    lines = [
+        "# Lifecycles",
+        "",
+        "Generated from `controller/lifecycle.py` by `python -m controller.lifecycle`; "
+        "a test fails when this file and the tables differ.",
+        "",
+    ]
+    tables: list[tuple[str, dict[tuple[enum.Enum, enum.Enum], enum.Enum]]] = [
+        ("Ticket", dict(TICKET_TRANSITIONS)),  # type: ignore[arg-type]
+        ("Window", dict(WINDOW_TRANSITIONS)),  # type: ignore[arg-type]
+        ("Evaluation (好差评)", dict(EVALUATION_TRANSITIONS)),  # type: ignore[arg-type]
+    ]
+    for title, table in tables:
+        lines += [f"## {title}", "", "| from | operation | to |", "|---|---|---|"]
+        for (src, op), dst in table.items():
+            lines.append(f"| {src.value} | {op.value} | {dst.value} |")
+        lines += ["", "```mermaid", "stateDiagram-v2"]
+        for (src, op), dst in table.items():
+            lines.append(f"    {src.value} --> {dst.value}: {op.value}")
+        lines += ["```", ""]
+    lines += [
+        "Final ticket states: "
+        + ", ".join(sorted(s.value for s in FINAL_TICKET_STATES))
+        + '. Every ticket issued reaches exactly one of them (with `leftover = "expire"`, '
+        "by the daily close at the latest; a ticket still being served at close is finished "
+        "by its clerk).",
+        "",
+        "## Reject reasons",
+        "",
+    ]
+    lines += [f"- `{r.value}`" for r in RejectReason]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

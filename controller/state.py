@@ -1,0 +1,428 @@
+"""A hall's state as a fold over its events.
+
+``HallState.apply`` is the only code that changes state, and it only ever runs on events, so a
+replay of the log rebuilds exactly the state the live engine had. It trusts its input: events
+were validated by the engine when they were decided. Next-state lookups go through the
+transition tables in ``controller.lifecycle`` so the fold and the engine agree by construction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from controller import events as ev
+from controller.commands import RatingLevel
+from controller.config.model import HallConfig, PriorityClass
+from controller.lifecycle import (
+    EVALUATION_TRANSITIONS,
+    TICKET_TRANSITIONS,
+    WINDOW_TRANSITIONS,
+    EvaluationOp,
+    EvaluationState,
+    TicketOp,
+    TicketState,
+    WindowOp,
+    WindowState,
+)
+from controller.queues import QueueIndex
+
+
+class Ticket(msgspec.Struct, kw_only=True):
+    """One ticket and what happened to it so far (mutable: owned by the fold)."""
+
+    id: int
+    number: str
+    seq: int
+    service: str
+    day: str
+    issued_at: int
+    arrival_at: int  # kept across transfers: waiting order is by first arrival
+    state: TicketState = TicketState.WAITING
+    priority: PriorityClass | None = None
+    appointment_id: str | None = None
+    slot_start_ms: int | None = None
+    slot_end_ms: int | None = None
+    target_window: int | None = None
+    window: int | None = None
+    staff: str | None = None
+    first_called_at: int | None = None
+    called_at: int | None = None
+    started_at: int | None = None
+    done_at: int | None = None
+    closed_at: int | None = None
+    recalls: int = 0
+    suspended_ms: int = 0
+    suspended_since: int | None = None
+    transfers: int = 0
+    evaluation: EvaluationState = EvaluationState.NONE
+    rating: RatingLevel | None = None
+    queue_gen: int = 0
+
+
+class WindowRuntime(msgspec.Struct, kw_only=True):
+    number: int
+    services: tuple[tuple[str, int], ...]
+    state: WindowState = WindowState.LOGGED_OUT
+    staff: str | None = None
+    ticket: int | None = None
+    since: int = 0
+    suspended: list[int] = msgspec.field(default_factory=list)
+
+
+class NumberCounter(msgspec.Struct, kw_only=True):
+    day: str
+    next_seq: int
+
+
+class Totals(msgspec.Struct, kw_only=True):
+    """Running counts since the log began (live coverage: rated / finished)."""
+
+    issued: int = 0
+    called: int = 0
+    finished: int = 0
+    no_show: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    rated: int = 0
+    not_evaluated: int = 0
+    bad_ratings: int = 0
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """The serialisable part of the state (queues are rebuilt from tickets)."""
+
+    seq: int
+    tickets: list[Ticket]
+    windows: list[WindowRuntime]
+    counters: dict[str, NumberCounter]
+    appointments_used: list[str]
+    pending_evaluations: list[tuple[int, int]]
+    totals: Totals
+    next_ticket_id: int
+    clock_ms: int
+
+
+class HallState:
+    """Everything the engine needs to decide, rebuilt by folding events."""
+
+    def __init__(self, config: HallConfig) -> None:
+        self.config = config
+        self.tickets: dict[int, Ticket] = {}
+        self.open_numbers: dict[str, int] = {}
+        self.windows: dict[int, WindowRuntime] = {
+            w.number: WindowRuntime(
+                number=w.number, services=tuple((s.service_id, s.weight) for s in w.services)
+            )
+            for w in config.windows
+        }
+        self.staff_window: dict[str, int] = {}
+        self.counters: dict[str, NumberCounter] = {}
+        self.appointments_used: set[str] = set()
+        self.waiting_by_service: dict[str, int] = {s.id: 0 for s in config.services}
+        self.queues = QueueIndex()
+        # (deadline ms, ticket id), in deadline order because finishes arrive in time order.
+        self.pending_evaluations: deque[tuple[int, int]] = deque()
+        self.totals = Totals()
+        self.next_ticket_id = 1
+        self.clock_ms = 0  # time of the last event applied
+        self.seq = 0  # log position of the last record applied
+        self.evaluation_window_ms = int(
+            (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
+        )
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            ev.TicketIssued: self._issued,
+            ev.StaffLoggedIn: self._logged_in,
+            ev.StaffLoggedOut: self._logged_out,
+            ev.TicketCalled: self._called,
+            ev.TicketRecalled: self._recalled,
+            ev.ServiceStarted: self._started,
+            ev.ServiceFinished: self._finished,
+            ev.TicketNoShow: self._no_show,
+            ev.ServiceSuspended: self._suspended,
+            ev.ServiceCalledBack: self._called_back,
+            ev.TicketTransferred: self._transferred,
+            ev.TicketCancelled: self._cancelled,
+            ev.TicketExpired: self._expired,
+            ev.WindowPaused: self._paused,
+            ev.WindowResumed: self._resumed,
+            ev.WindowServicesChanged: self._services_changed,
+            ev.ServiceRated: self._rated,
+            ev.EvaluationMissed: self._missed,
+            ev.DayClosed: self._day_closed,
+        }
+
+    # -- folding -------------------------------------------------------------------------
+
+    def apply(self, event: ev.AnyEvent) -> None:
+        self._handlers[type(event)](event)
+        self.clock_ms = event.at
+
+    def apply_all(self, events: list[ev.AnyEvent]) -> None:
+        handlers = self._handlers
+        for event in events:
+            handlers[type(event)](event)
+        if events:
+            self.clock_ms = events[-1].at
+
+    def _ticket_to(self, ticket: Ticket, op: TicketOp) -> None:
+        was_waiting = ticket.state is TicketState.WAITING
+        ticket.state = TICKET_TRANSITIONS[(ticket.state, op)]
+        if was_waiting and ticket.state is not TicketState.WAITING:
+            self.waiting_by_service[ticket.service] -= 1
+
+    def _window_to(self, window: WindowRuntime, op: WindowOp, at: int) -> None:
+        new_state = WINDOW_TRANSITIONS[(window.state, op)]
+        if new_state is not window.state:
+            window.since = at
+        window.state = new_state
+
+    def _close(self, ticket: Ticket, at: int) -> None:
+        ticket.closed_at = at
+        if self.open_numbers.get(ticket.number) == ticket.id:
+            del self.open_numbers[ticket.number]
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        self.waiting_by_service[ticket.service] = self.waiting_by_service.get(ticket.service, 0) + 1
+        self.queues.enqueue(ticket)
+
+    def _issued(self, e: ev.TicketIssued) -> None:
+        ticket = Ticket(
+            id=e.ticket,
+            number=e.number,
+            seq=e.seq,
+            service=e.service,
+            day=e.day,
+            issued_at=e.at,
+            arrival_at=e.at,
+            priority=e.priority,
+            appointment_id=e.appointment_id,
+            slot_start_ms=e.slot_start_ms,
+            slot_end_ms=e.slot_end_ms,
+        )
+        self.tickets[e.ticket] = ticket
+        self.open_numbers[e.number] = e.ticket
+        self.counters[e.service] = NumberCounter(day=e.day, next_seq=e.seq + 1)
+        if e.appointment_id is not None:
+            self.appointments_used.add(e.appointment_id)
+        self.next_ticket_id = e.ticket + 1
+        self.totals.issued += 1
+        self._enqueue(ticket)
+
+    def _logged_in(self, e: ev.StaffLoggedIn) -> None:
+        window = self.windows[e.window]
+        self._window_to(window, WindowOp.LOGIN, e.at)
+        window.staff = e.staff
+        self.staff_window[e.staff] = e.window
+
+    def _logged_out(self, e: ev.StaffLoggedOut) -> None:
+        window = self.windows[e.window]
+        self._window_to(window, WindowOp.LOGOUT, e.at)
+        window.staff = None
+        self.staff_window.pop(e.staff, None)
+
+    def _called(self, e: ev.TicketCalled) -> None:
+        ticket = self.tickets[e.ticket]
+        window = self.windows[e.window]
+        self._ticket_to(ticket, TicketOp.CALL)
+        self._window_to(window, WindowOp.CALL, e.at)
+        window.ticket = ticket.id
+        ticket.window = e.window
+        ticket.staff = window.staff
+        ticket.called_at = e.at
+        ticket.recalls = 0
+        ticket.target_window = None
+        if ticket.first_called_at is None:
+            ticket.first_called_at = e.at
+        self.totals.called += 1
+
+    def _recalled(self, e: ev.TicketRecalled) -> None:
+        ticket = self.tickets[e.ticket]
+        self._ticket_to(ticket, TicketOp.RECALL)
+        self._window_to(self.windows[e.window], WindowOp.RECALL, e.at)
+        ticket.recalls = e.count
+
+    def _started(self, e: ev.ServiceStarted) -> None:
+        ticket = self.tickets[e.ticket]
+        self._ticket_to(ticket, TicketOp.START)
+        self._window_to(self.windows[e.window], WindowOp.START, e.at)
+        ticket.started_at = ticket.called_at if e.implicit and ticket.called_at else e.at
+
+    def _finished(self, e: ev.ServiceFinished) -> None:
+        ticket = self.tickets[e.ticket]
+        window = self.windows[e.window]
+        self._ticket_to(ticket, TicketOp.FINISH)
+        self._window_to(window, WindowOp.FINISH, e.at)
+        window.ticket = None
+        ticket.done_at = e.at
+        ticket.staff = e.staff
+        ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.INVITE)]
+        self.pending_evaluations.append((e.at + self.evaluation_window_ms, ticket.id))
+        self._close(ticket, e.at)
+        self.totals.finished += 1
+
+    def _no_show(self, e: ev.TicketNoShow) -> None:
+        ticket = self.tickets[e.ticket]
+        window = self.windows[e.window]
+        self._ticket_to(ticket, TicketOp.NO_SHOW)
+        self._window_to(window, WindowOp.NO_SHOW, e.at)
+        window.ticket = None
+        self._close(ticket, e.at)
+        self.totals.no_show += 1
+
+    def _suspended(self, e: ev.ServiceSuspended) -> None:
+        ticket = self.tickets[e.ticket]
+        window = self.windows[e.window]
+        self._ticket_to(ticket, TicketOp.SUSPEND)
+        self._window_to(window, WindowOp.SUSPEND, e.at)
+        window.ticket = None
+        window.suspended.append(ticket.id)
+        ticket.suspended_since = e.at
+
+    def _called_back(self, e: ev.ServiceCalledBack) -> None:
+        ticket = self.tickets[e.ticket]
+        window = self.windows[e.window]
+        self._ticket_to(ticket, TicketOp.CALL_BACK)
+        self._window_to(window, WindowOp.CALL_BACK, e.at)
+        window.ticket = ticket.id
+        window.suspended.remove(ticket.id)
+        if ticket.suspended_since is not None:
+            ticket.suspended_ms += e.at - ticket.suspended_since
+        ticket.suspended_since = None
+
+    def _transferred(self, e: ev.TicketTransferred) -> None:
+        ticket = self.tickets[e.ticket]
+        came_from_window = ticket.state is not TicketState.WAITING
+        if not came_from_window:
+            self.waiting_by_service[ticket.service] -= 1  # re-counted under the new service
+        if came_from_window and e.from_window is not None:
+            window = self.windows[e.from_window]
+            self._window_to(window, WindowOp.TRANSFER, e.at)
+            window.ticket = None
+        self._ticket_to(ticket, TicketOp.TRANSFER)
+        if came_from_window:
+            ticket.priority = PriorityClass.TRANSFER
+            ticket.window = None
+            ticket.started_at = None
+            ticket.suspended_ms = 0
+        ticket.service = e.to_service
+        ticket.target_window = e.to_window
+        ticket.transfers += 1
+        self._enqueue(ticket)
+
+    def _release_window_of(self, ticket: Ticket, at: int) -> None:
+        """A called ticket leaving without service frees its window; a suspended one is
+        struck off its window's list."""
+        if ticket.window is None:
+            return
+        window = self.windows[ticket.window]
+        if ticket.state is TicketState.CALLED and window.ticket == ticket.id:
+            self._window_to(window, WindowOp.RELEASE, at)
+            window.ticket = None
+        elif ticket.state is TicketState.SUSPENDED and ticket.id in window.suspended:
+            window.suspended.remove(ticket.id)
+
+    def _cancelled(self, e: ev.TicketCancelled) -> None:
+        ticket = self.tickets[e.ticket]
+        self._release_window_of(ticket, e.at)
+        self._ticket_to(ticket, TicketOp.CANCEL)
+        self._close(ticket, e.at)
+        self.totals.cancelled += 1
+
+    def _expired(self, e: ev.TicketExpired) -> None:
+        ticket = self.tickets[e.ticket]
+        self._release_window_of(ticket, e.at)
+        self._ticket_to(ticket, TicketOp.EXPIRE)
+        self._close(ticket, e.at)
+        self.totals.expired += 1
+
+    def _paused(self, e: ev.WindowPaused) -> None:
+        self._window_to(self.windows[e.window], WindowOp.PAUSE, e.at)
+
+    def _resumed(self, e: ev.WindowResumed) -> None:
+        self._window_to(self.windows[e.window], WindowOp.RESUME, e.at)
+
+    def _services_changed(self, e: ev.WindowServicesChanged) -> None:
+        self.windows[e.window].services = e.services
+
+    def _rated(self, e: ev.ServiceRated) -> None:
+        ticket = self.tickets[e.ticket]
+        ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.RATE)]
+        ticket.rating = e.level
+        self.totals.rated += 1
+        if e.level.is_bad:
+            self.totals.bad_ratings += 1
+        self._trim_pending_evaluations()
+
+    def _missed(self, e: ev.EvaluationMissed) -> None:
+        ticket = self.tickets[e.ticket]
+        ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.MISS)]
+        self.totals.not_evaluated += 1
+        self._trim_pending_evaluations()
+
+    def _trim_pending_evaluations(self) -> None:
+        """Drop settled evaluations from the front, so the front is always awaiting."""
+        pending = self.pending_evaluations
+        tickets = self.tickets
+        while pending and tickets[pending[0][1]].evaluation is not EvaluationState.AWAITING:
+            pending.popleft()
+
+    def _day_closed(self, e: ev.DayClosed) -> None:
+        self.counters.clear()
+        self.appointments_used.clear()
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def to_snapshot(self) -> Snapshot:
+        return Snapshot(
+            seq=self.seq,
+            tickets=list(self.tickets.values()),
+            windows=list(self.windows.values()),
+            counters=dict(self.counters),
+            appointments_used=sorted(self.appointments_used),
+            pending_evaluations=list(self.pending_evaluations),
+            totals=self.totals,
+            next_ticket_id=self.next_ticket_id,
+            clock_ms=self.clock_ms,
+        )
+
+    @classmethod
+    def from_snapshot(cls, config: HallConfig, snap: Snapshot) -> HallState:
+        state = cls(config)
+        state.seq = snap.seq
+        state.next_ticket_id = snap.next_ticket_id
+        state.clock_ms = snap.clock_ms
+        state.totals = snap.totals
+        state.counters = dict(snap.counters)
+        state.appointments_used = set(snap.appointments_used)
+        state.pending_evaluations = deque((d, t) for d, t in snap.pending_evaluations)
+        for window in snap.windows:
+            state.windows[window.number] = window
+            if window.staff is not None:
+                state.staff_window[window.staff] = window.number
+        waiting = sorted(
+            (t for t in snap.tickets if t.state is TicketState.WAITING), key=lambda t: t.id
+        )
+        for ticket in snap.tickets:
+            state.tickets[ticket.id] = ticket
+            if ticket.closed_at is None:
+                state.open_numbers[ticket.number] = ticket.id
+        for ticket in waiting:
+            state._enqueue(ticket)
+        return state
+
+    # -- comparison (replay equivalence) -----------------------------------------------------
+
+    def fingerprint(self) -> bytes:
+        """A canonical encoding of the semantic state (queue heaps excluded)."""
+        snap = self.to_snapshot()
+        tickets = [msgspec.structs.replace(t, queue_gen=0) for t in snap.tickets]
+        snap = msgspec.structs.replace(snap, seq=0, tickets=sorted(tickets, key=lambda t: t.id))
+        return msgspec.msgpack.encode(snap)
+
+
+SNAPSHOT_DECODER = msgspec.msgpack.Decoder(Snapshot)
+SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()

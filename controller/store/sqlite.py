@@ -1,0 +1,322 @@
+"""The event store on one SQLite file (WAL, synchronous=FULL).
+
+Theory of operation. Every sqlite3 call, opening the file included, runs in one thread owned by
+the store (a single-worker executor), so the event loop never waits on an fsync and the
+connection never crosses threads. A write is one ``BEGIN IMMEDIATE … COMMIT``; in WAL mode with
+``synchronous=FULL`` the commit fsyncs the WAL before it returns, so a returned ``append`` survives
+``kill -9`` and power loss. A transaction that fails or is interrupted by a crash leaves no trace
+(SQLite's WAL checksums cut a torn tail). Sequence numbers are ``last+1…`` per hall, assigned
+inside the transaction from a cache read at open and advanced only after a successful commit;
+the primary key (hall, seq) turns any disagreement with the file into an error, never a
+duplicate. See docs/decisions/0001-event-store.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import repeat
+from pathlib import Path
+from typing import Final, TypeVar
+
+from controller.store.base import (
+    Snapshot,
+    StoredRecord,
+    StoreError,
+    check_append,
+    check_hall_id,
+)
+
+SCHEMA_VERSION: Final = 1
+DEFAULT_READ_CHUNK: Final = 10_000
+_BUSY_TIMEOUT_MS: Final = 5_000
+
+_SCHEMA: Final = (
+    """CREATE TABLE hallctl_schema (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        version INTEGER NOT NULL
+    )""",
+    """CREATE TABLE records (
+        hall TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq > 0),
+        payload BLOB NOT NULL,
+        PRIMARY KEY (hall, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE snapshots (
+        hall TEXT PRIMARY KEY NOT NULL,
+        seq INTEGER NOT NULL,
+        payload BLOB NOT NULL
+    )""",
+)
+
+_INSERT: Final = "INSERT INTO records (hall, seq, payload) VALUES (?, ?, ?)"
+_READ_CHUNK: Final = (
+    "SELECT seq, payload FROM records WHERE hall = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+_SAVE_SNAPSHOT: Final = """INSERT INTO snapshots (hall, seq, payload) VALUES (?, ?, ?)
+    ON CONFLICT (hall) DO UPDATE SET seq = excluded.seq, payload = excluded.payload
+    WHERE excluded.seq >= snapshots.seq"""
+
+_T = TypeVar("_T")
+
+
+class SqliteStore:
+    """``EventStore`` on a single SQLite file; build it with ``await SqliteStore.open(path)``."""
+
+    def __init__(
+        self,
+        path: Path,
+        executor: ThreadPoolExecutor,
+        connection: sqlite3.Connection,
+        last_seqs: dict[str, int],
+        read_chunk: int,
+    ) -> None:
+        # Private: only ``open`` has the connection and cache made in the worker thread.
+        self.path = path
+        self._executor = executor
+        self._conn = connection
+        self._last_seqs = last_seqs  # touched only in the worker thread
+        self._read_chunk = read_chunk
+        self._closed = False
+        self.commit_count = 0
+        """Append transactions committed since open (for tests and benchmarks of batching)."""
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, read_chunk: int = DEFAULT_READ_CHUNK
+    ) -> SqliteStore:
+        """Open or create the store; raise ``StoreError`` if the file is not a store we know."""
+        if read_chunk < 1:
+            raise ValueError(f"read_chunk must be positive, got {read_chunk}")
+        db_path = Path(path)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallctl-sqlite")
+        opening = executor.submit(_open_database, db_path)
+        try:
+            connection, last_seqs = await asyncio.wrap_future(opening)
+        except BaseException:
+            # Cancelled or failed: the open may still finish in the thread; close what it made.
+            executor.submit(_close_opened, opening)
+            executor.shutdown(wait=False)
+            raise
+        return cls(db_path, executor, connection, last_seqs, read_chunk)
+
+    async def append(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
+        """Durably append ``payloads`` to one hall in one transaction."""
+        (seqs,) = await self.append_many([(hall_id, payloads)])
+        return seqs
+
+    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+        """Append several halls' records in one transaction (one fsync); all or nothing.
+
+        If the awaiting task is cancelled the transaction still runs to its end in the store's
+        thread: the outcome is then unknown to the caller, as after a crash, never half-done.
+        """
+        for hall_id, payloads in batches:
+            check_append(hall_id, payloads)
+        frozen = [(hall_id, tuple(payloads)) for hall_id, payloads in batches]
+        return await self._call(self._append_many_sync, frozen)
+
+    async def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
+        """Yield the hall's records with seq > after_seq in chunks, each fetched in the thread.
+
+        Each chunk is its own short query (keyset paging), so a reader that stops early holds
+        no cursor or read transaction open.
+        """
+        check_hall_id(hall_id)
+        if after_seq < 0:
+            raise ValueError(f"after_seq must be >= 0, got {after_seq}")
+        last = after_seq
+        while True:
+            chunk = await self._call(self._read_chunk_sync, hall_id, last)
+            if not chunk:
+                return
+            yield chunk
+            if len(chunk) < self._read_chunk:
+                return
+            last = chunk[-1].seq
+
+    async def last_seq(self, hall_id: str) -> int:
+        """The hall's highest committed seq, 0 when empty."""
+        check_hall_id(hall_id)
+        return await self._call(self._last_seq_sync, hall_id)
+
+    async def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` unless the hall already has a newer one (newest seq wins)."""
+        check_append(hall_id, (snapshot.payload,))
+        await self._call(self._save_snapshot_sync, hall_id, snapshot)
+
+    async def load_snapshot(self, hall_id: str) -> Snapshot | None:
+        """The hall's newest snapshot, if any."""
+        check_hall_id(hall_id)
+        return await self._call(self._load_snapshot_sync, hall_id)
+
+    async def halls(self) -> list[str]:
+        """Every hall with records, sorted."""
+        return await self._call(self._halls_sync)
+
+    async def close(self) -> None:
+        """Finish queued work, close the connection and the thread; later calls raise."""
+        if self._closed:
+            return
+        self._closed = True
+        closing = self._executor.submit(self._conn.close)
+        self._executor.shutdown(wait=False)  # the thread exits once the queue is drained
+        try:
+            await asyncio.wrap_future(closing)
+        except sqlite3.Error as exc:
+            raise StoreError(f"closing {self.path} failed: {exc}") from exc
+
+    async def _call(self, function: Callable[..., _T], *args: object) -> _T:
+        if self._closed:
+            raise StoreError(f"event store {self.path} is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"{self.path}: seq conflict ({exc}); is another process writing this log?"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # --- worker-thread side -------------------------------------------------------------
+
+    def _append_many_sync(self, batches: list[tuple[str, tuple[bytes, ...]]]) -> list[list[int]]:
+        new_last: dict[str, int] = {}
+        rows: list[tuple[str, int, bytes]] = []
+        assigned: list[list[int]] = []
+        for hall_id, payloads in batches:
+            first = new_last.get(hall_id, self._last_seqs.get(hall_id, 0)) + 1
+            seqs = list(range(first, first + len(payloads)))
+            rows.extend(zip(repeat(hall_id), seqs, payloads, strict=False))
+            if seqs:
+                new_last[hall_id] = seqs[-1]
+            assigned.append(seqs)
+        if not rows:
+            return assigned
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        self._last_seqs.update(new_last)
+        self.commit_count += 1
+        return assigned
+
+    def _last_seq_sync(self, hall_id: str) -> int:
+        return self._last_seqs.get(hall_id, 0)
+
+    def _halls_sync(self) -> list[str]:
+        return sorted(self._last_seqs)
+
+    def _read_chunk_sync(self, hall_id: str, after_seq: int) -> list[StoredRecord]:
+        rows = self._conn.execute(_READ_CHUNK, (hall_id, after_seq, self._read_chunk)).fetchall()
+        return [StoredRecord(seq, payload) for seq, payload in rows]
+
+    def _save_snapshot_sync(self, hall_id: str, snapshot: Snapshot) -> None:
+        last = self._last_seqs.get(hall_id, 0)
+        if not 0 <= snapshot.seq <= last:
+            raise ValueError(
+                f"snapshot seq {snapshot.seq} of hall {hall_id!r} is outside its log (0..{last})"
+            )
+        self._conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
+
+    def _load_snapshot_sync(self, hall_id: str) -> Snapshot | None:
+        row = self._conn.execute(
+            "SELECT seq, payload FROM snapshots WHERE hall = ?", (hall_id,)
+        ).fetchone()
+        return None if row is None else Snapshot(seq=row[0], payload=row[1])
+
+
+def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
+    """Runs in the store thread: connect, check or create the schema, load the seq cache."""
+    is_new = not path.exists() or path.stat().st_size == 0
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open event store {path}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        _check_or_create_schema(conn, path)
+        if is_new:
+            _fsync_directory(path.parent)
+        return conn, _load_last_seqs(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path} is not a usable SQLite event store: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _check_or_create_schema(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # two processes creating one file: the second sees tables
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
+        if not tables:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT INTO hallctl_schema VALUES (1, ?)", (SCHEMA_VERSION,))
+        elif "hallctl_schema" not in tables:
+            raise StoreError(
+                f"{path} is an SQLite database but not a hallctl event store "
+                f"(tables: {', '.join(sorted(tables))})"
+            )
+        else:
+            row = conn.execute("SELECT version FROM hallctl_schema").fetchone()
+            version = None if row is None else row[0]
+            if version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has event-store schema version {version!r}; this hallctl reads "
+                    f"version {SCHEMA_VERSION} only (upgrade hallctl or migrate the file)"
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+
+
+def _load_last_seqs(conn: sqlite3.Connection) -> dict[str, int]:
+    """Highest seq per hall by hopping the primary key hall by hall (no full scan)."""
+    last_seqs: dict[str, int] = {}
+    row = conn.execute("SELECT MIN(hall) FROM records").fetchone()
+    while row is not None and row[0] is not None:
+        hall = row[0]
+        last_seqs[hall] = conn.execute(
+            "SELECT MAX(seq) FROM records WHERE hall = ?", (hall,)
+        ).fetchone()[0]
+        row = conn.execute("SELECT MIN(hall) FROM records WHERE hall > ?", (hall,)).fetchone()
+    return last_seqs
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a newly created database file's directory entry durable (SQLite syncs the WAL's)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+            conn.execute("ROLLBACK")
+
+
+def _close_opened(opening: Future[tuple[sqlite3.Connection, dict[str, int]]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()

@@ -1,0 +1,115 @@
+"""Behaviour every EventStore must show; test modules subclass ``StoreContract``.
+
+A subclass provides an async ``store`` fixture whose store reads in chunks of ``CHUNK``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.store.base import Snapshot, StoredRecord, StoreError
+
+CHUNK = 4
+
+
+async def read_all(store: Any, hall_id: str, after_seq: int = 0) -> list[StoredRecord]:
+    return [record async for chunk in store.read(hall_id, after_seq) for record in chunk]
+
+
+class StoreContract:
+    async def test_append_numbers_records_from_one_in_order(self, store: Any) -> None:
+        assert await store.append("h1", [b"a", b"b"]) == [1, 2]
+        assert await store.append("h1", [b"c"]) == [3]
+        assert await read_all(store, "h1") == [
+            StoredRecord(1, b"a"),
+            StoredRecord(2, b"b"),
+            StoredRecord(3, b"c"),
+        ]
+        assert await store.last_seq("h1") == 3
+
+    async def test_halls_are_numbered_and_read_separately(self, store: Any) -> None:
+        assert await store.append_many([("h1", [b"a"]), ("h2", [b"x", b"y"]), ("h1", [b"b"])]) == [
+            [1],
+            [1, 2],
+            [2],
+        ]
+        assert [r.payload for r in await read_all(store, "h1")] == [b"a", b"b"]
+        assert [r.payload for r in await read_all(store, "h2")] == [b"x", b"y"]
+        assert await store.halls() == ["h1", "h2"]
+        assert await store.last_seq("h2") == 2
+
+    async def test_append_many_is_one_commit(self, store: Any) -> None:
+        await store.append_many([("h1", [b"a"]), ("h2", [b"b"]), ("h3", [b"c"])])
+        assert store.commit_count == 1
+
+    async def test_empty_append_commits_nothing(self, store: Any) -> None:
+        assert await store.append("h1", []) == []
+        assert store.commit_count == 0
+        assert await store.halls() == []
+
+    async def test_read_pages_through_chunks_and_after_seq(self, store: Any) -> None:
+        await store.append("h1", [b"%d" % i for i in range(1, 11)])
+        chunks = [chunk async for chunk in store.read("h1")]
+        assert [len(chunk) for chunk in chunks] == [CHUNK, CHUNK, 10 - 2 * CHUNK]
+        after = await read_all(store, "h1", after_seq=7)
+        assert [(r.seq, r.payload) for r in after] == [(8, b"8"), (9, b"9"), (10, b"10")]
+        assert await read_all(store, "h1", after_seq=10) == []
+
+    async def test_unknown_hall_is_empty(self, store: Any) -> None:
+        assert await read_all(store, "nobody") == []
+        assert await store.last_seq("nobody") == 0
+        assert await store.load_snapshot("nobody") is None
+
+    async def test_snapshot_newest_wins(self, store: Any) -> None:
+        await store.append("h1", [b"a", b"b", b"c"])
+        await store.save_snapshot("h1", Snapshot(seq=2, payload=b"s2"))
+        assert await store.load_snapshot("h1") == Snapshot(seq=2, payload=b"s2")
+        await store.save_snapshot("h1", Snapshot(seq=3, payload=b"s3"))
+        assert await store.load_snapshot("h1") == Snapshot(seq=3, payload=b"s3")
+        await store.save_snapshot("h1", Snapshot(seq=1, payload=b"stale"))
+        assert await store.load_snapshot("h1") == Snapshot(seq=3, payload=b"s3")
+        assert await store.load_snapshot("h2") is None
+
+    async def test_snapshot_beyond_the_log_is_rejected(self, store: Any) -> None:
+        await store.append("h1", [b"a"])
+        with pytest.raises(ValueError, match="outside its log"):
+            await store.save_snapshot("h1", Snapshot(seq=2, payload=b"future"))
+        with pytest.raises(ValueError, match="outside its log"):
+            await store.save_snapshot("h1", Snapshot(seq=-1, payload=b"negative"))
+        assert await store.load_snapshot("h1") is None
+
+    @pytest.mark.parametrize(
+        ("hall_id", "payloads", "error"),
+        [
+            ("", [b"a"], ValueError),
+            (None, [b"a"], ValueError),
+            ("h1", b"abc", TypeError),
+            ("h1", [b"ok", "text"], TypeError),
+            ("h1", [bytearray(b"a")], TypeError),
+        ],
+    )
+    async def test_bad_append_raises_and_changes_nothing(
+        self, store: Any, hall_id: Any, payloads: Any, error: type[Exception]
+    ) -> None:
+        await store.append("h0", [b"before"])
+        with pytest.raises(error):
+            await store.append_many([("h0", [b"innocent"]), (hall_id, payloads)])
+        assert await read_all(store, "h0") == [StoredRecord(1, b"before")]
+        assert await store.halls() == ["h0"]
+        assert store.commit_count == 1
+
+    async def test_bad_read_arguments_raise(self, store: Any) -> None:
+        with pytest.raises(ValueError):
+            await read_all(store, "h1", after_seq=-1)
+        with pytest.raises(ValueError):
+            await read_all(store, "")
+
+    async def test_closed_store_refuses_calls(self, store: Any) -> None:
+        await store.close()
+        with pytest.raises(StoreError, match="closed"):
+            await store.append("h1", [b"a"])
+        with pytest.raises(StoreError, match="closed"):
+            await store.last_seq("h1")
+        await store.close()  # idempotent

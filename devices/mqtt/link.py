@@ -1,0 +1,387 @@
+"""MqttLink: the controller's one MQTT connection for one hall. It moves bytes, nothing more.
+
+Theory of operation. The link keeps one gmqtt client connected to the broker. At every connect
+it takes a new controller session number, sets the MQTT will ``will(session)`` retained on the
+hall's controller status topic, publishes ``birth(session)`` retained there, and subscribes to
+every device's up and status topics in the hall. Inbound payloads are decoded with
+``firmware_protocols.mqtt_v1`` and handed on as ``Inbound`` values; commands go out with
+``publish`` at QoS 1. What the bytes mean is the drivers' business.
+
+One hall per link: MQTT allows one will per connection, and each hall has its own controller
+status topic, so a controller serving five halls runs five links.
+
+Reconnecting is ``devices.mqtt.reconnect``'s state machine; gmqtt's own reconnect is switched
+off, and each attempt gets a fresh client with clean session state. Commands lost with a
+connection are not replayed here: drivers retry unacknowledged commands and re-send the desired
+state when a device (or this link) is born again.
+
+Inbound delivery. With a ``handler`` the link calls it for each message, on the event loop; it
+must not block. Without one, messages go to the bounded queue ``inbound``. When that queue is
+full the NEWEST message is dropped: the broker has already been acknowledged (as in aiomqtt 2,
+whose client drops the same way but silently), so the link cannot refuse it; each drop is
+counted in ``stats.dropped`` and logged (first drop of a burst, then every 1000th, then once
+when the queue accepts again). Nothing is lost for good by design of the protocol: devices
+re-send requests until a reply comes, and status topics are retained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gmqtt  # type: ignore[import-untyped]
+
+from devices.mqtt.ids import MonotonicIds
+from devices.mqtt.reconnect import BackoffPolicy, LinkState, Reconnector
+from firmware_protocols import mqtt_v1 as proto
+
+log = logging.getLogger(__name__)
+
+DROP_LOG_EVERY = 1000
+CLOSE_WITHIN = 2.0
+
+
+class LinkDown(ConnectionError):
+    """A publish was attempted while the link is not connected; the caller retries later."""
+
+
+class LinkBusy(ConnectionError):
+    """Too many QoS 1 publishes await the broker's acknowledgement; the caller retries later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One decoded message from a device: its up topic or its retained status topic."""
+
+    hall: str
+    device: str
+    channel: proto.Channel
+    message: proto.UpMessage
+    retained: bool
+
+
+@dataclass(slots=True)
+class LinkStats:
+    received: int = 0  # PUBLISH packets that reached the link
+    delivered: int = 0  # handed to the handler or the queue
+    published: int = 0  # commands and status messages sent
+    decode_errors: int = 0  # bad topic or payload (logged with the reason)
+    dropped: int = 0  # inbound queue full
+    handler_errors: int = 0  # the handler raised
+    connects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    host: str
+    hall: str
+    port: int = 1883
+    client_id: str | None = None  # default: "hallctl-{hall}"; a second controller takes over
+    keepalive: int = 30
+    connect_timeout: float = 5.0
+    queue_size: int = 4096
+    firmware: str = "hallctl"
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+class _OneShotClient(gmqtt.Client):  # type: ignore[misc]
+    """gmqtt client whose built-in reconnect is off: ``reconnect.py`` decides when to retry."""
+
+    async def reconnect(self, delay: bool = False) -> None:
+        return None
+
+
+Handler = Callable[[Inbound], None]
+
+
+class MqttLink:
+    """See the module docstring. Use ``async with MqttLink(...)`` or ``start``/``close``."""
+
+    def __init__(
+        self,
+        config: LinkConfig,
+        *,
+        handler: Handler | None = None,
+        sessions: MonotonicIds | None = None,
+    ) -> None:
+        self.config = config
+        self.hall = proto.check_id(config.hall, "hall")
+        self._client_id = config.client_id or f"hallctl-{self.hall}"
+        self._handler = handler
+        self.inbound: asyncio.Queue[Inbound] | None = (
+            None if handler else asyncio.Queue(maxsize=config.queue_size)
+        )
+        self._sessions = sessions or MonotonicIds()
+        self.session = 0  # controller session of the current (or last) connection
+        self.stats = LinkStats()
+        self._reconnector = Reconnector(config.backoff)
+        self._client: _OneShotClient | None = None
+        self._connected = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._drops_in_burst = 0
+        self._status_topic = proto.controller_status_topic(self.hall)
+
+    # --- public API ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> LinkState:
+        return self._reconnector.state
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once (see ``wait_connected``)."""
+        self._reconnector.start()
+        self._task = asyncio.create_task(self._run(), name=f"mqtt-link-{self.hall}")
+
+    async def wait_connected(self) -> None:
+        """Wait until connected (wrap in ``asyncio.timeout`` to bound it)."""
+        await self._connected.wait()
+
+    def publish(self, device: str, message: proto.DownMessage) -> None:
+        """Send a command to ``device`` at QoS 1; raises ``LinkDown`` or ``LinkBusy``."""
+        payload = proto.encode(message)
+        self._publish(proto.down_topic(self.hall, device), payload, retain=False)
+
+    async def close(self) -> None:
+        """Publish 'offline' (this session's will), disconnect cleanly and stop, within
+        ``CLOSE_WITHIN`` seconds even if the broker does not answer."""
+        timeout = CLOSE_WITHIN
+        if self._reconnector.closed:
+            return
+        self._stop.set()
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(LinkDown, LinkBusy):
+                self._publish_status(proto.Will(session=self.session))
+            try:
+                async with asyncio.timeout(timeout / 2):
+                    await client.disconnect()
+            except (TimeoutError, OSError) as exc:
+                log.warning("hall %s: clean MQTT disconnect failed: %r", self.hall, exc)
+        self._connected.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(timeout / 2):
+                    await self._task
+        self._reconnector.close()
+
+    async def __aenter__(self) -> MqttLink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- connection supervisor ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._connect_once()
+            except (OSError, TimeoutError, gmqtt.MQTTConnectError) as exc:
+                retry = self._reconnector.failed()
+                level = logging.WARNING if retry.loud else logging.DEBUG
+                log.log(
+                    level,
+                    "hall %s: cannot connect to MQTT %s:%s (%r); retrying in %.2f s%s",
+                    self.hall,
+                    self.config.host,
+                    self.config.port,
+                    exc,
+                    retry.delay,
+                    " (further failures are logged at debug level)" if retry.loud else "",
+                )
+            else:
+                await self._wait_either(self._lost)
+                self._connected.clear()
+                if self._stop.is_set():
+                    return
+                retry = self._reconnector.lost()
+                log.warning(
+                    "hall %s: MQTT connection lost; reconnecting in %.2f s", self.hall, retry.delay
+                )
+                await self._drop_client()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(retry.delay):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
+            self._reconnector.retry()
+
+    async def _wait_either(self, event: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _connect_once(self) -> None:
+        session = self._sessions.next()
+        will = gmqtt.Message(
+            self._status_topic, proto.encode(proto.Will(session=session)), qos=1, retain=True
+        )
+        client = _OneShotClient(
+            self._client_id,
+            clean_session=True,
+            will_message=will,
+            logger=logging.getLogger("devices.mqtt.gmqtt"),
+        )
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        self._lost.clear()
+        self._client = client
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                await client.connect(
+                    self.config.host, self.config.port, keepalive=self.config.keepalive
+                )
+        except BaseException:
+            await self._drop_client()
+            raise
+        self.session = session
+        self.stats.connects += 1
+        self._connected.set()
+        self._publish_status(
+            proto.Birth(session=session, kind=proto.DeviceKind.CONTROLLER, fw=self.config.firmware)
+        )
+        client.subscribe(
+            [
+                gmqtt.Subscription(proto.up_filter(self.hall), qos=1),
+                gmqtt.Subscription(proto.status_filter(self.hall), qos=1),
+                gmqtt.Subscription(self._status_topic, qos=1),
+            ]
+        )
+        failures = self._reconnector.connected()
+        if failures:
+            log.info("hall %s: MQTT connected after %d failed attempts", self.hall, failures)
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        client.on_disconnect = _ignore
+        client.on_message = _ignore
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(0.5):
+                await client.disconnect()
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def _publish_status(self, message: proto.Birth | proto.Will) -> None:
+        self._publish(self._status_topic, proto.encode(message), retain=True)
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        client = self._client
+        if client is None or not self.connected or not client.is_connected:
+            raise LinkDown(f"hall {self.hall}: MQTT link is down")
+        try:
+            client.publish(topic, payload, qos=1, retain=retain)
+        except OverflowError as exc:  # no free packet id: the broker's receive window is full
+            raise LinkBusy(f"hall {self.hall}: {exc}") from None
+        self.stats.published += 1
+
+    # --- inbound ------------------------------------------------------------------------------
+
+    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
+        if client is self._client:
+            self._connected.clear()
+            self._lost.set()
+
+    def _on_message(
+        self, client: Any, topic: str, payload: bytes, qos: int, properties: dict[str, Any]
+    ) -> None:
+        if client is not self._client:
+            return
+        self.stats.received += 1
+        try:
+            address = proto.parse_topic(topic)
+            if address.channel is proto.Channel.CONTROLLER_STATUS:
+                self._check_controller_status(proto.decode_status(payload))
+                return
+            if address.device is None or address.channel not in (
+                proto.Channel.UP,
+                proto.Channel.STATUS,
+            ):
+                raise proto.TopicError(f"unexpected topic {topic!r}")
+            decode = proto.decode_up if address.channel is proto.Channel.UP else proto.decode_status
+            message = decode(payload)
+        except (proto.TopicError, proto.PayloadError) as exc:
+            self.stats.decode_errors += 1
+            log.warning("hall %s: dropped bad message on %s: %s", self.hall, topic, exc)
+            return
+        retained = bool(properties.get("retain", 0))
+        self._deliver(Inbound(address.hall, address.device, address.channel, message, retained))
+
+    def _check_controller_status(self, message: proto.Birth | proto.Will) -> None:
+        """Repair a stale will that overwrote our birth; warn about a second controller."""
+        if message.session == self.session:
+            return
+        if isinstance(message, proto.Will) and message.session < self.session:
+            log.info("hall %s: stale controller will %d; re-announcing", self.hall, message.session)
+            with contextlib.suppress(LinkDown, LinkBusy):
+                self._publish_status(
+                    proto.Birth(
+                        session=self.session,
+                        kind=proto.DeviceKind.CONTROLLER,
+                        fw=self.config.firmware,
+                    )
+                )
+        elif isinstance(message, proto.Birth):
+            log.error(
+                "hall %s: another controller announced session %d (ours %d)",
+                self.hall,
+                message.session,
+                self.session,
+            )
+
+    def _deliver(self, item: Inbound) -> None:
+        if self._handler is not None:
+            try:
+                self._handler(item)
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("hall %s: inbound handler failed", self.hall)
+            else:
+                self.stats.delivered += 1
+            return
+        assert self.inbound is not None
+        try:
+            self.inbound.put_nowait(item)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            self._drops_in_burst += 1
+            if self._drops_in_burst == 1 or self._drops_in_burst % DROP_LOG_EVERY == 0:
+                log.warning(
+                    "hall %s: inbound queue full (%d); dropped %s from %s (%d in this burst, "
+                    "%d in total)",
+                    self.hall,
+                    self.inbound.maxsize,
+                    item.message.__struct_config__.tag,
+                    item.device,
+                    self._drops_in_burst,
+                    self.stats.dropped,
+                )
+            return
+        self.stats.delivered += 1
+        if self._drops_in_burst:
+            log.warning(
+                "hall %s: inbound queue accepts again after %d drops",
+                self.hall,
+                self._drops_in_burst,
+            )
+            self._drops_in_burst = 0
+
+
+def _ignore(*args: object, **kwargs: object) -> None:
+    return None

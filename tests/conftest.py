@@ -1,0 +1,3 @@
+"""Shared pytest plugins and fixtures."""
+
+pytest_plugins = ["tests.mosquitto"]

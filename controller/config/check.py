@@ -7,6 +7,7 @@ Operations staff run this after editing; it prints either a one-line summary or 
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 
 from controller.config.errors import ConfigError, format_problems
 from controller.config.loader import load_config
@@ -27,10 +28,13 @@ def summary(config: HallConfig) -> str:
     )
 
 
-def check_config_main(path: str) -> int:
-    """Print the verdict on ``path``; 0 when it is valid, 1 when it is not."""
+def check_config_main(path: str, *, protocols: Collection[str] | None = None) -> int:
+    """Print the verdict on ``path``; 0 when it is valid, 1 when it is not.
+
+    Pass the codec registry's names as ``protocols`` to catch misspelt serial protocols too.
+    """
     try:
-        config = load_config(path)
+        config = load_config(path, protocols=protocols)
     except ConfigError as error:
         print(format_problems(error), file=sys.stderr)
         return 1

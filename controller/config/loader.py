@@ -24,7 +24,8 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
@@ -125,8 +126,14 @@ _SYNTAX_HINTS = {
 # --------------------------------------------------------------------------- entry points
 
 
-def load_config(path: str | os.PathLike[str]) -> HallConfig:
-    """Read and validate a hall configuration file (UTF-8 TOML)."""
+def load_config(
+    path: str | os.PathLike[str], *, protocols: Collection[str] | None = None
+) -> HallConfig:
+    """Read and validate a hall configuration file (UTF-8 TOML).
+
+    ``protocols``: the wire protocol names serial devices may use (the codec registry's
+    names); None accepts any non-empty name, leaving the check to whoever builds the drivers.
+    """
     source = os.fspath(path)
     try:
         raw = Path(source).read_bytes()
@@ -139,20 +146,27 @@ def load_config(path: str | os.PathLike[str]) -> HallConfig:
         line = raw.count(b"\n", 0, exc.start) + 1
         message = "the file is not UTF-8 text (saved as GBK/ANSI?); save it as UTF-8"
         raise ConfigError([ConfigProblem(source, "", message, line=line)]) from None
-    return parse_config(text, source)
+    return parse_config(text, source, protocols=protocols)
 
 
-def parse_config(text: str, source: str = "<memory>") -> HallConfig:
+def parse_config(
+    text: str, source: str = "<memory>", *, protocols: Collection[str] | None = None
+) -> HallConfig:
     """Validate configuration text; ``source`` names it in problems and in the result."""
     text = text.removeprefix("\ufeff")  # Windows Notepad writes a BOM; TOML forbids it
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(str(exc), source)]) from None
-    return build_config(data, source)
+    return build_config(data, source, protocols=protocols)
 
 
-def build_config(data: Mapping[str, object], source: str = "<memory>") -> HallConfig:
+def build_config(
+    data: Mapping[str, object],
+    source: str = "<memory>",
+    *,
+    protocols: Collection[str] | None = None,
+) -> HallConfig:
     """Validate already-parsed TOML data (what ``tomllib.loads`` returns)."""
     problems = _Problems(source)
     top = _Table(data, "", problems, _TOP_KEYS, unknown_word="section")
@@ -166,8 +180,11 @@ def build_config(data: Mapping[str, object], source: str = "<memory>") -> HallCo
     buses = _buses(top.array_of_tables("buses", _BUS_KEYS))
     devices = _devices(
         top.array_of_tables("devices", _DEVICE_KEYS),
-        [w.number for w, t in windows if t.ok("number")],
-        [b.id for b, t in buses if t.ok("id")],
+        _Known(
+            window_numbers=[w.number for w, t in windows if t.ok("number")],
+            bus_ids=[b.id for b, t in buses if t.ok("id")],
+            protocols=sorted(protocols) if protocols is not None else None,
+        ),
     )
     policy = _policy(top.table("policy", _POLICY_KEYS))
     evaluation = _evaluation(top.table("evaluation", _EVALUATION_KEYS))
@@ -873,10 +890,17 @@ def _bus(t: _Table) -> SerialBus:
     )
 
 
-def _devices(
-    tables: list[_Table], window_numbers: Sequence[int], bus_ids: Sequence[str]
-) -> list[tuple[Device, _Table]]:
-    parsed = [(_device(t, window_numbers, bus_ids), t) for t in tables]
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What devices may refer to."""
+
+    window_numbers: Sequence[int]
+    bus_ids: Sequence[str]
+    protocols: Sequence[str] | None
+
+
+def _devices(tables: list[_Table], known: _Known) -> list[tuple[Device, _Table]]:
+    parsed = [(_device(t, known), t) for t in tables]
     _report_duplicates(
         ((d.id, t) for d, t in parsed if t.ok("id")),
         "id",
@@ -898,12 +922,16 @@ def _devices(
             if d.window is not None and t.ok("window", "kind")
         ),
         "kind",
-        lambda v, first: f"window {v[0]} already has a {v[1].value}: {first}",
+        lambda v, first: f"window {v[0]} already has {_a(v[1].value)}: {first}",
     )
     return parsed
 
 
-def _device(t: _Table, window_numbers: Sequence[int], bus_ids: Sequence[str]) -> Device:
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
+def _device(t: _Table, known: _Known) -> Device:
     device_id = t.ident("id")
     kind = t.choice("kind", DeviceKind)
     link = t.choice("link", LinkKind)
@@ -912,13 +940,13 @@ def _device(t: _Table, window_numbers: Sequence[int], bus_ids: Sequence[str]) ->
         window = t.integer(
             "window",
             check=_at_least(1),
-            missing=f"a {kind.value} belongs to one window; expected window = <window number>",
+            missing=f"{_a(kind.value)} belongs to one window; expected window = <window number>",
         )
-        if t.ok("window") and window not in window_numbers:
-            known = _listing(window_numbers) or "none"
-            t.fail("window", f"unknown window {window}; defined windows: {known}")
+        if t.ok("window") and window not in known.window_numbers:
+            defined = _listing(known.window_numbers) or "none"
+            t.fail("window", f"unknown window {window}; defined windows: {defined}")
     elif t.ok("kind") and t.has("window"):
-        t.fail("window", f"a {kind.value} serves the whole hall, not one window; remove this key")
+        t.fail("window", f"{_a(kind.value)} serves the whole hall, not one window; remove this key")
     serial: SerialLink | None = None
     if t.ok("link") and link is LinkKind.SERIAL:
         needed = 'required for link = "serial"; expected '
@@ -931,9 +959,16 @@ def _device(t: _Table, window_numbers: Sequence[int], bus_ids: Sequence[str]) ->
                 "protocol", check=_non_empty, missing=needed + "the name of a wire protocol"
             ),
         )
-        if t.ok("bus") and serial.bus not in bus_ids:
-            known = _listing(bus_ids) if bus_ids else "none (add a [[buses]] table)"
-            t.fail("bus", f"unknown bus {_show(serial.bus)}; defined buses: {known}")
+        if t.ok("bus") and serial.bus not in known.bus_ids:
+            buses = _listing(known.bus_ids) if known.bus_ids else "none (add a [[buses]] table)"
+            t.fail("bus", f"unknown bus {_show(serial.bus)}; defined buses: {buses}")
+        names = known.protocols
+        if t.ok("protocol") and names is not None and serial.protocol not in names:
+            t.fail(
+                "protocol",
+                f"unknown protocol {_show(serial.protocol)}; known protocols: "
+                f"{_listing(names) or 'none'}{_suggestion(serial.protocol, names)}",
+            )
     elif t.ok("link"):
         for key in _SERIAL_KEYS:
             if t.has(key):

@@ -66,7 +66,7 @@ link = "serial"
 window = 1
 bus = "bus1"
 address = 3
-protocol = "ff68-keypad"
+protocol = "keypad_bus"
 
 [[devices]]
 id = "w1-pad"
@@ -115,7 +115,7 @@ def test_base_config_is_valid(cfg: Data) -> None:
     assert config.source == "t.toml"
     assert config.windows[0].services == (WindowService("A", 1), WindowService("B", 2))
     assert config.windows[0].name == "1号窗口"  # default name
-    assert config.devices[0].serial == SerialLink("bus1", 3, "ff68-keypad")
+    assert config.devices[0].serial == SerialLink("bus1", 3, "keypad_bus")
     assert config.devices[1].serial is None
     assert config.devices[2].window is None
     assert config.hall.closing_time == time(17, 30)
@@ -145,7 +145,7 @@ def test_small_hall_loads_with_a_mixed_window() -> None:
     assert [b.id for b in config.buses] == ["bus1"]
     assert config.buses[0].port == "/dev/ttyUSB0" and config.buses[0].baudrate == 9600
     window3 = {d.kind: d for d in config.devices if d.window == 3}
-    assert window3[DeviceKind.CALLER].serial == SerialLink("bus1", 3, "ff68-keypad")
+    assert window3[DeviceKind.CALLER].serial == SerialLink("bus1", 3, "keypad_bus")
     assert window3[DeviceKind.WINDOW_DISPLAY].link is LinkKind.SERIAL
     assert window3[DeviceKind.EVALUATOR].link is LinkKind.MQTT
 
@@ -452,7 +452,7 @@ def test_address_range(cfg: Data, address: int) -> None:
 
 
 def test_address_unique_per_bus(cfg: Data) -> None:
-    serial = {"link": "serial", "bus": "bus1", "address": 3, "protocol": "aa51-led"}
+    serial = {"link": "serial", "bus": "bus1", "address": 3, "protocol": "led_strip"}
     cfg["devices"].append({"id": "w2-led", "kind": "window_display", "window": 2, **serial})
     assert only_problem(cfg) == (
         "devices[3].address",
@@ -462,7 +462,7 @@ def test_address_unique_per_bus(cfg: Data) -> None:
 
 def test_same_address_on_another_bus_is_fine(cfg: Data) -> None:
     cfg["buses"].append({"id": "bus2", "port": "/dev/ttyUSB1"})
-    serial = {"link": "serial", "bus": "bus2", "address": 3, "protocol": "aa51-led"}
+    serial = {"link": "serial", "bus": "bus2", "address": 3, "protocol": "led_strip"}
     cfg["devices"].append({"id": "w2-led", "kind": "window_display", "window": 2, **serial})
     assert len(build_config(cfg).devices) == 4
 
@@ -470,6 +470,21 @@ def test_same_address_on_another_bus_is_fine(cfg: Data) -> None:
 def test_protocol_must_not_be_empty(cfg: Data) -> None:
     cfg["devices"][0]["protocol"] = ""
     assert only_problem(cfg) == ("devices[0].protocol", "must not be empty")
+
+
+def test_protocol_checked_against_known_names_when_given(cfg: Data) -> None:
+    names = {"keypad_bus", "led_strip"}
+    assert build_config(cfg, protocols=names).devices[0].serial is not None
+    cfg["devices"][0]["protocol"] = "keypad-bus"
+    assert build_config(cfg).devices[0].serial == SerialLink("bus1", 3, "keypad-bus")
+    with pytest.raises(ConfigError) as info:
+        build_config(cfg, "t.toml", protocols=names)
+    (problem,) = info.value.problems
+    assert (problem.key, problem.message) == (
+        "devices[0].protocol",
+        'unknown protocol "keypad-bus"; known protocols: keypad_bus, led_strip; '
+        "did you mean 'keypad_bus'?",
+    )
 
 
 def test_serial_device_needs_bus_address_protocol(cfg: Data) -> None:
@@ -492,7 +507,7 @@ def test_window_device_needs_window(cfg: Data) -> None:
     del cfg["devices"][1]["window"]
     assert only_problem(cfg) == (
         "devices[1].window",
-        "a evaluator belongs to one window; expected window = <window number>",
+        "an evaluator belongs to one window; expected window = <window number>",
     )
 
 
@@ -506,7 +521,7 @@ def test_one_device_of_each_kind_per_window(cfg: Data) -> None:
     cfg["devices"].append({"id": "w1-pad-2", "kind": "evaluator", "link": "mqtt", "window": 1})
     assert only_problem(cfg) == (
         "devices[3].kind",
-        'window 1 already has a evaluator: devices[1] (id "w1-pad")',
+        'window 1 already has an evaluator: devices[1] (id "w1-pad")',
     )
 
 
@@ -704,3 +719,12 @@ def test_valid_config_is_not_changed_by_loading(cfg: Data) -> None:
     before = copy.deepcopy(cfg)
     assert isinstance(build_config(cfg), HallConfig)
     assert cfg == before
+
+
+def test_check_config_with_protocol_names(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(EXAMPLES / "small-hall.toml")
+    assert check_config_main(path, protocols={"keypad_bus"}) == 1
+    _, err = capsys.readouterr()
+    assert err == (
+        f'{path}: devices[7].protocol: unknown protocol "led_strip"; known protocols: keypad_bus\n'
+    )

@@ -134,6 +134,13 @@ class DayClosed(Event, frozen=True, tag="day_closed"):
     carried_over: int
 
 
+class HallConfigured(Event, frozen=True, tag="hall_configured"):
+    """The configuration in force from here on (recorded at start-up when it changed)."""
+
+    text: str
+    digest: str
+
+
 AnyEvent = (
     TicketIssued
     | StaffLoggedIn
@@ -154,6 +161,7 @@ AnyEvent = (
     | ServiceRated
     | EvaluationMissed
     | DayClosed
+    | HallConfigured
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -104,6 +104,9 @@ class Snapshot(msgspec.Struct, kw_only=True):
     totals: Totals
     next_ticket_id: int
     clock_ms: int
+    config_digest: str = ""
+    last_day_closed_ms: int = 0
+    opened_ms: int = 0
 
 
 class HallState:
@@ -130,6 +133,9 @@ class HallState:
         self.next_ticket_id = 1
         self.clock_ms = 0  # time of the last event applied
         self.seq = 0  # log position of the last record applied
+        self.config_digest = ""
+        self.last_day_closed_ms = 0
+        self.opened_ms = 0  # when the log began (its first configuration)
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -153,6 +159,7 @@ class HallState:
             ev.ServiceRated: self._rated,
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
+            ev.HallConfigured: self._configured,
         }
 
     # -- folding -------------------------------------------------------------------------
@@ -213,20 +220,20 @@ class HallState:
         self._enqueue(ticket)
 
     def _logged_in(self, e: ev.StaffLoggedIn) -> None:
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._window_to(window, WindowOp.LOGIN, e.at)
         window.staff = e.staff
         self.staff_window[e.staff] = e.window
 
     def _logged_out(self, e: ev.StaffLoggedOut) -> None:
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._window_to(window, WindowOp.LOGOUT, e.at)
         window.staff = None
         self.staff_window.pop(e.staff, None)
 
     def _called(self, e: ev.TicketCalled) -> None:
         ticket = self.tickets[e.ticket]
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._ticket_to(ticket, TicketOp.CALL)
         self._window_to(window, WindowOp.CALL, e.at)
         window.ticket = ticket.id
@@ -242,18 +249,18 @@ class HallState:
     def _recalled(self, e: ev.TicketRecalled) -> None:
         ticket = self.tickets[e.ticket]
         self._ticket_to(ticket, TicketOp.RECALL)
-        self._window_to(self.windows[e.window], WindowOp.RECALL, e.at)
+        self._window_to(self._win(e.window), WindowOp.RECALL, e.at)
         ticket.recalls = e.count
 
     def _started(self, e: ev.ServiceStarted) -> None:
         ticket = self.tickets[e.ticket]
         self._ticket_to(ticket, TicketOp.START)
-        self._window_to(self.windows[e.window], WindowOp.START, e.at)
+        self._window_to(self._win(e.window), WindowOp.START, e.at)
         ticket.started_at = ticket.called_at if e.implicit and ticket.called_at else e.at
 
     def _finished(self, e: ev.ServiceFinished) -> None:
         ticket = self.tickets[e.ticket]
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._ticket_to(ticket, TicketOp.FINISH)
         self._window_to(window, WindowOp.FINISH, e.at)
         window.ticket = None
@@ -266,7 +273,7 @@ class HallState:
 
     def _no_show(self, e: ev.TicketNoShow) -> None:
         ticket = self.tickets[e.ticket]
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._ticket_to(ticket, TicketOp.NO_SHOW)
         self._window_to(window, WindowOp.NO_SHOW, e.at)
         window.ticket = None
@@ -275,7 +282,7 @@ class HallState:
 
     def _suspended(self, e: ev.ServiceSuspended) -> None:
         ticket = self.tickets[e.ticket]
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._ticket_to(ticket, TicketOp.SUSPEND)
         self._window_to(window, WindowOp.SUSPEND, e.at)
         window.ticket = None
@@ -284,7 +291,7 @@ class HallState:
 
     def _called_back(self, e: ev.ServiceCalledBack) -> None:
         ticket = self.tickets[e.ticket]
-        window = self.windows[e.window]
+        window = self._win(e.window)
         self._ticket_to(ticket, TicketOp.CALL_BACK)
         self._window_to(window, WindowOp.CALL_BACK, e.at)
         window.ticket = ticket.id
@@ -299,7 +306,7 @@ class HallState:
         if not came_from_window:
             self.waiting_by_service[ticket.service] -= 1  # re-counted under the new service
         if came_from_window and e.from_window is not None:
-            window = self.windows[e.from_window]
+            window = self._win(e.from_window)
             self._window_to(window, WindowOp.TRANSFER, e.at)
             window.ticket = None
         self._ticket_to(ticket, TicketOp.TRANSFER)
@@ -318,7 +325,7 @@ class HallState:
         struck off its window's list."""
         if ticket.window is None:
             return
-        window = self.windows[ticket.window]
+        window = self._win(ticket.window)
         if ticket.state is TicketState.CALLED and window.ticket == ticket.id:
             self._window_to(window, WindowOp.RELEASE, at)
             window.ticket = None
@@ -340,13 +347,13 @@ class HallState:
         self.totals.expired += 1
 
     def _paused(self, e: ev.WindowPaused) -> None:
-        self._window_to(self.windows[e.window], WindowOp.PAUSE, e.at)
+        self._window_to(self._win(e.window), WindowOp.PAUSE, e.at)
 
     def _resumed(self, e: ev.WindowResumed) -> None:
-        self._window_to(self.windows[e.window], WindowOp.RESUME, e.at)
+        self._window_to(self._win(e.window), WindowOp.RESUME, e.at)
 
     def _services_changed(self, e: ev.WindowServicesChanged) -> None:
-        self.windows[e.window].services = e.services
+        self._win(e.window).services = e.services
 
     def _rated(self, e: ev.ServiceRated) -> None:
         ticket = self.tickets[e.ticket]
@@ -373,6 +380,19 @@ class HallState:
     def _day_closed(self, e: ev.DayClosed) -> None:
         self.counters.clear()
         self.appointments_used.clear()
+        self.last_day_closed_ms = e.at
+
+    def _configured(self, e: ev.HallConfigured) -> None:
+        self.config_digest = e.digest
+        if not self.opened_ms:
+            self.opened_ms = e.at
+
+    def _win(self, number: int) -> WindowRuntime:
+        """A window by number; one no longer configured is kept so its history folds."""
+        window = self.windows.get(number)
+        if window is None:
+            window = self.windows[number] = WindowRuntime(number=number, services=())
+        return window
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -387,6 +407,9 @@ class HallState:
             totals=self.totals,
             next_ticket_id=self.next_ticket_id,
             clock_ms=self.clock_ms,
+            config_digest=self.config_digest,
+            last_day_closed_ms=self.last_day_closed_ms,
+            opened_ms=self.opened_ms,
         )
 
     @classmethod
@@ -396,6 +419,9 @@ class HallState:
         state.next_ticket_id = snap.next_ticket_id
         state.clock_ms = snap.clock_ms
         state.totals = snap.totals
+        state.config_digest = snap.config_digest
+        state.last_day_closed_ms = snap.last_day_closed_ms
+        state.opened_ms = snap.opened_ms
         state.counters = dict(snap.counters)
         state.appointments_used = set(snap.appointments_used)
         state.pending_evaluations = deque((d, t) for d, t in snap.pending_evaluations)

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.store.base import StoreError
 from controller.store.group_commit import CommitFailed, CommitterClosed, GroupCommitter
@@ -123,6 +125,7 @@ async def test_failed_commit_fails_its_callers_then_stops_the_committer() -> Non
     assert committer.failure is original
     assert committer.pending == 0
     await committer.aclose()
+    assert committer._task is not None and committer._task.done()
     assert await store.halls() == []  # nothing of the failed or refused appends was stored
 
 
@@ -242,3 +245,44 @@ async def test_with_sqlite_many_producers_share_few_transactions(tmp_path: Path)
             assert len({r.payload for r in records}) == 200
     finally:
         await store.close()
+
+
+# Each producer: a list of (hall number, records in the append).
+producer_plans = st.lists(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), max_size=8), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(plans=producer_plans, max_batch=st.integers(1, 5), max_pending=st.integers(1, 6))
+def test_concurrent_producers_get_gapless_seqs_in_their_own_order(
+    plans: list[list[tuple[int, int]]], max_batch: int, max_pending: int
+) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        acked: dict[str, list[tuple[int, bytes]]] = {}
+
+        async def produce(producer: int, plan: list[tuple[int, int]]) -> None:
+            for step, (hall_number, count) in enumerate(plan):
+                hall = f"h{hall_number}"
+                payloads = [b"%d/%d/%d" % (producer, step, i) for i in range(count)]
+                seqs = await committer.append_records(hall, payloads)
+                assert seqs == list(range(seqs[0], seqs[0] + count))
+                acked.setdefault(hall, []).extend(zip(seqs, payloads, strict=True))
+
+        async with GroupCommitter(store, max_batch=max_batch, max_pending=max_pending) as committer:
+            await asyncio.gather(*(produce(n, plan) for n, plan in enumerate(plans)))
+        for hall, pairs in acked.items():
+            records = await read_all(store, hall)
+            assert sorted(pairs) == [(r.seq, r.payload) for r in records]
+            for producer, plan in enumerate(plans):  # a producer's records keep its order
+                stored = [r.payload for r in records if r.payload.startswith(b"%d/" % producer)]
+                expected = [
+                    b"%d/%d/%d" % (producer, step, i)
+                    for step, (hall_number, count) in enumerate(plan)
+                    if f"h{hall_number}" == hall
+                    for i in range(count)
+                ]
+                assert stored == expected
+
+    asyncio.run(scenario())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -135,3 +136,39 @@ async def test_foreign_writer_causes_an_error_not_a_duplicate(tmp_path: Path) ->
 async def test_bad_read_chunk_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="read_chunk"):
         await SqliteStore.open(tmp_path / "events.db", read_chunk=0)
+
+
+def store_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("hallctl-sqlite")]
+
+
+async def wait_for_no_store_threads() -> None:
+    for _ in range(200):
+        if not store_threads():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"store threads still alive: {store_threads()}")
+
+
+async def test_close_ends_the_store_thread(tmp_path: Path) -> None:
+    await wait_for_no_store_threads()  # none left over from other tests
+    store = await SqliteStore.open(tmp_path / "events.db")
+    assert len(store_threads()) == 1
+    await store.close()
+    await wait_for_no_store_threads()
+
+
+async def test_cancelled_open_leaves_no_thread_and_a_usable_file(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    await wait_for_no_store_threads()
+    opening = asyncio.create_task(SqliteStore.open(path))
+    await asyncio.sleep(0)  # the open is now running (or queued) in its thread
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    await wait_for_no_store_threads()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.append("h1", [b"a"]) == [1]
+    finally:
+        await store.close()

@@ -728,3 +728,29 @@ def test_check_config_with_protocol_names(capsys: pytest.CaptureFixture[str]) ->
     assert err == (
         f'{path}: devices[7].protocol: unknown protocol "led_strip"; known protocols: keypad_bus\n'
     )
+
+
+def test_reference_documents_every_key() -> None:
+    """docs/configuration.md is the staff's reference; a key missing there is a doc bug."""
+    from controller.config import loader
+
+    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    sections = {
+        "[hall]": loader._HALL_KEYS,
+        "[[services]]": loader._SERVICE_KEYS,
+        "[[windows]]": loader._WINDOW_KEYS,
+        "[[staff]]": loader._STAFF_KEYS,
+        "[[buses]]": loader._BUS_KEYS,
+        "[[devices]]": loader._DEVICE_KEYS,
+        "[policy]": loader._POLICY_KEYS,
+        "[evaluation]": loader._EVALUATION_KEYS,
+        "[store]": loader._STORE_KEYS,
+        "[mqtt]": loader._MQTT_KEYS,
+        "[http]": loader._HTTP_KEYS,
+    }
+    assert {heading.strip("[]") for heading in sections} == set(loader._TOP_KEYS)
+    parts = doc.split("\n### ")
+    for heading, keys in sections.items():
+        (part,) = [p for p in parts if p.startswith(heading + "\n")]
+        for key in keys:
+            assert f"\n| `{key}` |" in part, (heading, key)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_protocols import keypad_bus, led_strip, qsystem
+from firmware_protocols import escpos, keypad_bus, led_strip, modbus_rtu, native, qsystem
 from firmware_protocols.base import Decoder
 
 DecoderFactory = Callable[[], Decoder[Any]]
@@ -48,6 +48,12 @@ PROTOCOLS: dict[str, ProtocolEntry] = {
     "led_strip_crc16": _led(led_strip.LedTarget(led_strip.CRC16_VENDOR, _STRIP)),
     "qsystem_board": ProtocolEntry(_qsystem(qsystem.Role.SERVER), _qsystem(qsystem.Role.DEVICE)),
     "qsystem_buttons": ProtocolEntry(_qsystem(qsystem.Role.SERVER), _qsystem(qsystem.Role.DEVICE)),
+    "modbus_rtu": ProtocolEntry(
+        lambda: modbus_rtu.RtuDecoder(modbus_rtu.Direction.RESPONSE),
+        lambda: modbus_rtu.RtuDecoder(modbus_rtu.Direction.REQUEST),
+    ),
+    "native": ProtocolEntry(native.NativeDecoder, native.NativeDecoder),
+    "escpos": ProtocolEntry(escpos.StatusDecoder, escpos.TicketDecoder),
 }
 
 

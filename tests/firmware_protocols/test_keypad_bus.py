@@ -326,3 +326,13 @@ def test_operation_table_can_be_replaced_by_data() -> None:
     custom = {(Key.PAUSE, "9"): Operation.TRANSFER}
     sequence = KeySequence(operations=custom)
     assert press(sequence, Key.DIGIT_9, Key.PAUSE)[-1] == KeyOperation(1, Operation.TRANSFER)
+
+
+def test_endless_preamble_keeps_the_buffer_bounded() -> None:
+    decoder = KeypadBusDecoder()
+    for _ in range(200):
+        decoder.receive_data(b"\xff" * 100)
+        assert decoder.pending_bytes <= 4
+        assert all(len(e.data) <= 256 for e in errors_of(list(decoder.events_received())))
+    decoder.receive_data(FRAMES["key_recall_no_preamble"])
+    assert frames_of(list(decoder.events_received())) == [KeyPress(1, Key.RECALL)]

@@ -254,3 +254,16 @@ def test_frame_survives_any_garbage(
 @given(st.lists(st.one_of(frames.map(encode), st.binary(max_size=8)), max_size=4))
 def test_splitting_anywhere_gives_the_same_events(parts: list[bytes]) -> None:
     check_split_invariance(LedStripDecoder, b"".join(parts))
+
+
+def test_endless_text_without_end_byte_keeps_the_buffer_bounded() -> None:
+    decoder = LedStripDecoder()
+    decoder.receive_data(bytes.fromhex("AA 03 BB 51 54 20 01 00 99 00 63"))
+    for _ in range(200):
+        decoder.receive_data(b"\xb0\xa1" * 50)  # 啊啊啊… for ever
+        assert decoder.pending_bytes < STANDARD.max_frame
+        assert all(len(e.data) <= 256 for e in errors_of(list(decoder.events_received())))
+    decoder.receive_data(FRAMES["hall_paused_sum8"])
+    assert frames_of(list(decoder.events_received())) == [
+        ShowText(0x10, "暂停服务", Variant.HALL_SCREEN)
+    ]

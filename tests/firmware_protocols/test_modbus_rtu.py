@@ -559,7 +559,7 @@ def test_frame_survives_gap_separated_garbage(
     assert message in drain(decoder)
 
 
-@given(st.binary(max_size=60), st.integers(1, 125), st.data())
+@given(st.binary(max_size=60), st.integers(1, 40), st.data())
 @settings(max_examples=200)
 def test_expected_reply_survives_surrounding_garbage(
     before: bytes, count: int, data: st.DataObject

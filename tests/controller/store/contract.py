@@ -5,6 +5,7 @@ A subclass provides an async ``store`` fixture whose store reads in chunks of ``
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -56,6 +57,14 @@ class StoreContract:
         after = await read_all(store, "h1", after_seq=7)
         assert [(r.seq, r.payload) for r in after] == [(8, b"8"), (9, b"9"), (10, b"10")]
         assert await read_all(store, "h1", after_seq=10) == []
+
+    async def test_reader_may_stop_early_without_blocking_writes(self, store: Any) -> None:
+        await store.append("h1", [b"x"] * (3 * CHUNK))
+        async with contextlib.aclosing(store.read("h1")) as chunks:
+            async for chunk in chunks:
+                assert len(chunk) == CHUNK
+                break
+        assert await store.append("h1", [b"y"]) == [3 * CHUNK + 1]
 
     async def test_unknown_hall_is_empty(self, store: Any) -> None:
         assert await read_all(store, "nobody") == []

@@ -27,6 +27,7 @@ re-send requests until a reply comes, and status topics are retained.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class LinkDown(ConnectionError):
 
 
 class LinkBusy(ConnectionError):
-    """Too many QoS 1 publishes await the broker's acknowledgement; the caller retries later."""
+    """The outbound backlog is full (the broker acknowledges slower than we publish)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class LinkStats:
     published: int = 0  # commands and status messages sent
     decode_errors: int = 0  # bad topic or payload (logged with the reason)
     dropped: int = 0  # inbound queue full
+    backlogged: int = 0  # publishes that waited for the broker's receive window
+    unsent: int = 0  # backlogged publishes discarded because the connection was lost
     handler_errors: int = 0  # the handler raised
     connects: int = 0
 
@@ -84,8 +87,21 @@ class LinkConfig:
     keepalive: int = 30
     connect_timeout: float = 5.0
     queue_size: int = 4096
+    backlog_size: int = 4096  # publishes waiting for the broker's receive window
     firmware: str = "hallctl"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+class _WindowStorage(gmqtt.storage.PersistentStorage):  # type: ignore[misc]
+    """gmqtt's in-flight store, telling the link when a PUBACK frees a packet id."""
+
+    def __init__(self, on_free: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_free = on_free
+
+    def remove_message_by_mid(self, mid: int) -> None:
+        super().remove_message_by_mid(mid)
+        self._on_free()
 
 
 class _OneShotClient(gmqtt.Client):  # type: ignore[misc]
@@ -125,6 +141,7 @@ class MqttLink:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._drops_in_burst = 0
+        self._backlog: collections.deque[tuple[str, bytes, bool]] = collections.deque()
         self._status_topic = proto.controller_status_topic(self.hall)
 
     # --- public API ---------------------------------------------------------------------------
@@ -204,6 +221,7 @@ class MqttLink:
             else:
                 await self._wait_either(self._lost)
                 self._connected.clear()
+                self._discard_backlog()
                 if self._stop.is_set():
                     return
                 retry = self._reconnector.lost()
@@ -235,6 +253,7 @@ class MqttLink:
             self._client_id,
             clean_session=True,
             will_message=will,
+            persistent_storage=_WindowStorage(self._flush_backlog),
             logger=logging.getLogger("devices.mqtt.gmqtt"),
         )
         client.on_message = self._on_message
@@ -282,14 +301,46 @@ class MqttLink:
         self._publish(self._status_topic, proto.encode(message), retain=True)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """QoS 1 publish, respecting the broker's receive maximum (MQTT 5 flow control).
+
+        Mosquitto allows 20 unacknowledged QoS 1 messages per client by default and gmqtt
+        raises once they are used up; publishes beyond that wait in order in a bounded backlog
+        that PUBACKs drain."""
         client = self._client
         if client is None or not self.connected or not client.is_connected:
             raise LinkDown(f"hall {self.hall}: MQTT link is down")
+        if not self._backlog and self._try_publish(client, topic, payload, retain):
+            return
+        if len(self._backlog) >= self.config.backlog_size:
+            raise LinkBusy(f"hall {self.hall}: {len(self._backlog)} publishes wait for the broker")
+        self._backlog.append((topic, payload, retain))
+        self.stats.backlogged += 1
+
+    def _try_publish(self, client: Any, topic: str, payload: bytes, retain: bool) -> bool:
         try:
             client.publish(topic, payload, qos=1, retain=retain)
-        except OverflowError as exc:  # no free packet id: the broker's receive window is full
-            raise LinkBusy(f"hall {self.hall}: {exc}") from None
+        except OverflowError:  # no free packet id: the receive window is full
+            return False
         self.stats.published += 1
+        return True
+
+    def _flush_backlog(self) -> None:
+        client = self._client
+        while self._backlog and client is not None and client.is_connected:
+            topic, payload, retain = self._backlog[0]
+            if not self._try_publish(client, topic, payload, retain):
+                return
+            self._backlog.popleft()
+
+    def _discard_backlog(self) -> None:
+        if self._backlog:
+            self.stats.unsent += len(self._backlog)
+            log.warning(
+                "hall %s: %d publishes not sent before the connection was lost",
+                self.hall,
+                len(self._backlog),
+            )
+            self._backlog.clear()
 
     # --- inbound ------------------------------------------------------------------------------
 

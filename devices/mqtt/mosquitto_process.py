@@ -1,7 +1,8 @@
 """A private Mosquitto broker process on a free loopback port, for tests and benchmarks.
 
 Never the system broker on 1883: each instance writes its own config (loopback listener,
-anonymous access, no persistence) into a temporary directory and can be stopped and started
+anonymous access, no persistence, and ``set_tcp_nodelay true`` as recommended for hall brokers
+in docs/decisions/0003-gmqtt.md) into a temporary directory and can be stopped and started
 again on the same port, which is how broker-restart tests are written. Synchronous on purpose:
 it runs in pytest fixtures and benchmark set-up, never on the daemon's event loop.
 """
@@ -41,6 +42,7 @@ class MosquittoProcess:
         host: str = "127.0.0.1",
         port: int | None = None,
         binary: str = MOSQUITTO,
+        tcp_nodelay: bool = True,
         extra_config: str = "",
     ) -> None:
         if shutil.which(binary) is None:
@@ -56,6 +58,7 @@ class MosquittoProcess:
             "allow_anonymous true\n"
             "persistence false\n"
             "max_queued_messages 100000\n"
+            f"set_tcp_nodelay {'true' if tcp_nodelay else 'false'}\n"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\n" + extra_config,
             encoding="utf-8",

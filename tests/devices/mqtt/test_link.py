@@ -17,7 +17,15 @@ from typing import Any
 import gmqtt
 import pytest
 
-from devices.mqtt import BackoffPolicy, Inbound, LinkConfig, LinkDown, LinkState, MqttLink
+from devices.mqtt import (
+    BackoffPolicy,
+    Inbound,
+    LinkBusy,
+    LinkConfig,
+    LinkDown,
+    LinkState,
+    MqttLink,
+)
 from devices.mqtt.mosquitto_process import MosquittoProcess, free_port
 from firmware_protocols import mqtt_v1 as p
 
@@ -268,3 +276,30 @@ async def test_full_queue_drops_newest_counts_and_logs(
             device.publish(p.up_topic(HALL, "kp-1"), p.encode(presses[0]))
             await eventually(lambda: link.stats.delivered == 3)
         assert "accepts again after 3 drops" in caplog.text
+
+
+# --- outbound flow control --------------------------------------------------------------------
+
+
+async def test_bursts_beyond_the_brokers_receive_window_wait_in_order(
+    mosquitto: MosquittoProcess,
+) -> None:
+    async with link_for(mosquitto) as link:
+        await asyncio.wait_for(link.wait_connected(), 3)
+        async with peer(mosquitto, p.down_topic(HALL, "kp-1")) as device:
+            commands = [p.Rebirth(id=i) for i in range(1, 201)]
+            for command in commands:
+                link.publish("kp-1", command)  # mosquitto grants 20 in flight
+            got = [p.decode_down((await device.next())[1]) for _ in commands]
+        assert got == commands
+        assert link.stats.backlogged > 0
+        assert link.stats.unsent == 0
+
+
+async def test_full_backlog_refuses_with_link_busy(mosquitto: MosquittoProcess) -> None:
+    async with link_for(mosquitto, backlog_size=5) as link:
+        await asyncio.wait_for(link.wait_connected(), 3)
+        with pytest.raises(LinkBusy):
+            for i in range(1, 100):
+                link.publish("kp-1", p.Rebirth(id=i))
+        assert link.stats.backlogged == 5

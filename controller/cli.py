@@ -67,7 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     first = sources[0].config
     host, port = args.http or (first.http.host, first.http.port)
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
-    daemon = Daemon(sources, db_path=db, http_host=host, http_port=port)
+    from controller.device_links import mqtt_devices
+
+    daemon = Daemon(
+        sources, db_path=db, http_host=host, http_port=port, extensions=[mqtt_devices()]
+    )
     return run_async(lambda: _serve(daemon))
 
 

@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -62,6 +63,7 @@ class Daemon:
     extensions: list[Extension] = field(default_factory=list)
     halls: dict[str, HallRuntime] = field(default_factory=dict)
     app: web.Application = field(default_factory=web.Application)
+    hubs: dict[str, Any] = field(default_factory=dict)  # hall id -> devices.hub.DeviceHub
     bound_port: int | None = None
     committer: GroupCommitter | None = None
 
@@ -107,7 +109,7 @@ class Daemon:
         add_api_routes(self.app, self.halls)
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.http_host, self.http_port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, self.http_host, self.http_port)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

@@ -60,6 +60,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     transfers: int = 0
     evaluation: EvaluationState = EvaluationState.NONE
     rating: RatingLevel | None = None
+    rating_id: str = ""  # the pad's id of the rating, so a re-sent rating is recognised
     queue_gen: int = 0
 
 
@@ -71,6 +72,7 @@ class WindowRuntime(msgspec.Struct, kw_only=True):
     ticket: int | None = None
     since: int = 0
     suspended: list[int] = msgspec.field(default_factory=list)
+    last_finished: int | None = None  # the service the window's evaluator pad may invite
 
 
 class NumberCounter(msgspec.Struct, kw_only=True):
@@ -264,6 +266,7 @@ class HallState:
         self._ticket_to(ticket, TicketOp.FINISH)
         self._window_to(window, WindowOp.FINISH, e.at)
         window.ticket = None
+        window.last_finished = ticket.id
         ticket.done_at = e.at
         ticket.staff = e.staff
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.INVITE)]
@@ -359,6 +362,7 @@ class HallState:
         ticket = self.tickets[e.ticket]
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.RATE)]
         ticket.rating = e.level
+        ticket.rating_id = e.rating_id
         self.totals.rated += 1
         if e.level.is_bad:
             self.totals.bad_ratings += 1

@@ -1,0 +1,580 @@
+"""The device hub of one hall: MQTT devices in, engine commands out; hall state in, desired
+device states out.
+
+Theory of operation.
+
+* Inbound (``on_inbound``, called by the MQTT link for each decoded message): births and wills
+  update availability; acks clear pending commands; requests (a keypad press, a kiosk take,
+  a pad rating) are checked (known device, right kind, rate limit, a request id not already
+  answered) and turned into engine commands. Each request runs as its own task, started in
+  arrival order, so the engine decides in arrival order while the log commits them in groups.
+  The reply goes out only after the command's events are durable.
+* Outbound (``on_events``, a runtime subscriber called after each durable record): the windows
+  the events touch are marked dirty and flushed at once (callers, strips, pads of that window);
+  hall-wide devices (kiosks, hall screens, the waiting counts on callers) are flushed at most
+  every ``HALL_FLUSH_S``. A flush recomputes each device's desired state (``devices.views``)
+  and sends a ``show`` only when it differs from the last one sent. A birth, a rebirth request
+  or a controller restart sends the full state again: displays converge instead of hoping.
+* Every command to a device has a never-reused id and is re-sent until acked
+  (``devices.outbound``); after the last try the failure is counted on the device.
+
+Bad input (unknown device, wrong kind, undecodable payload, flood) is answered with a reply
+carrying a reason code where the device can be named, counted, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from controller import commands as cmd
+from controller import events as ev
+from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
+from controller.engine import HallEngine
+from controller.lifecycle import Rejected, RejectReason
+from controller.queries import estimated_wait_minutes
+from controller.runtime import Receipt
+from controller.state import HallState, Ticket
+from devices.availability import Availability
+from devices.mqtt.ids import MonotonicIds
+from devices.outbound import OutboundCommands
+from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_name
+from firmware_protocols import mqtt_v1 as proto
+
+log = logging.getLogger("hallctl.devices")
+
+HALL_FLUSH_S: Final = 0.2
+TIMER_S: Final = 0.1
+RID_MEMORY: Final = 256
+MAX_IN_FLIGHT: Final = 4096
+BUCKET_RATE: Final = 20.0  # requests per second a device may sustain
+BUCKET_BURST: Final = 40.0
+
+_LEVELS = {
+    proto.RatingLevel.VERY_SATISFIED: cmd.RatingLevel.VERY_SATISFIED,
+    proto.RatingLevel.SATISFIED: cmd.RatingLevel.SATISFIED,
+    proto.RatingLevel.BASICALLY_SATISFIED: cmd.RatingLevel.BASICALLY_SATISFIED,
+    proto.RatingLevel.DISSATISFIED: cmd.RatingLevel.DISSATISFIED,
+    proto.RatingLevel.VERY_DISSATISFIED: cmd.RatingLevel.VERY_DISSATISFIED,
+}
+
+_REQUEST_KINDS: Final[dict[type, DeviceKind]] = {
+    proto.Press: DeviceKind.CALLER,
+    proto.TakeTicket: DeviceKind.KIOSK,
+    proto.Rating: DeviceKind.EVALUATOR,
+    proto.RatingTimeout: DeviceKind.EVALUATOR,
+}
+
+
+class Refused(Exception):
+    """A request the hub itself refuses (not the engine): carries the reply code."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(f"{code}: {text}")
+        self.code = code
+        self.text = text
+
+
+class HallPort(Protocol):
+    """What the hub needs of a hall (``controller.runtime.HallRuntime`` is one)."""
+
+    hall_id: str
+    engine: HallEngine
+
+    @property
+    def state(self) -> HallState: ...
+
+    def now(self) -> int: ...
+
+    async def submit(self, command: cmd.AnyCommand) -> Receipt: ...
+
+    def subscribe(self, subscriber: Callable[[list[ev.AnyEvent], int], None]) -> None: ...
+
+
+class DeviceLink(Protocol):
+    def publish(self, device: str, message: proto.DownMessage) -> None: ...
+
+
+@dataclass(slots=True)
+class HubStats:
+    requests: int = 0
+    replies_ok: int = 0
+    replies_refused: int = 0
+    duplicates: int = 0
+    shows: int = 0
+    prints: int = 0
+    retries: int = 0
+    command_failures: int = 0
+    publish_failures: int = 0
+    bad_payloads: int = 0
+    unknown_devices: int = 0
+    wrong_kind: int = 0
+    rate_limited: int = 0
+    overloaded: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float = BUCKET_BURST
+    stamp: float = 0.0
+    warned: float = 0.0
+
+
+class DeviceHub:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        hall: HallPort,
+        link: DeviceLink,
+        *,
+        ids: MonotonicIds | None = None,
+        followup_url: Callable[[int], str | None] = lambda ticket: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hall = hall
+        self.link = link
+        self.config: HallConfig = hall.engine.config
+        self._ids = ids or MonotonicIds()
+        self._followup_url = followup_url
+        self._clock = clock
+        self._tz = ZoneInfo(self.config.hall.timezone)
+        self.devices: dict[str, Device] = {
+            d.id: d for d in self.config.devices if d.link is LinkKind.MQTT
+        }
+        self.by_window: dict[int, list[Device]] = {}
+        self.hall_wide: list[Device] = []
+        for device in self.devices.values():
+            if device.window is not None:
+                self.by_window.setdefault(device.window, []).append(device)
+            if device.kind in (DeviceKind.KIOSK, DeviceKind.HALL_SCREEN, DeviceKind.CALLER):
+                self.hall_wide.append(device)
+        self.availability = Availability()
+        for device in self.config.devices:
+            self.availability.add(device.id, device.kind.value, device.link.value, device.window)
+        self.extras = HallExtras()
+        self.outbound = OutboundCommands()
+        self.stats = HubStats()
+        self.printer: dict[str, proto.PrinterStatus] = {}
+        self._last_sent: dict[str, proto.DeviceState] = {}
+        self._timers: dict[str, int] = {}
+        self._replies: dict[str, OrderedDict[int, proto.Reply | None]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._dirty_windows: set[int] = set()
+        self._hall_dirty = False
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seed_recent_calls()
+        hall.subscribe(self.on_events)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Retries, timers and hall-wide flushes until ``stop``; then finish requests."""
+        last_hall_flush = 0.0
+        try:
+            while not stop.is_set():
+                now = self._clock()
+                self._resend_due(now)
+                self._fire_timers()
+                if self._hall_dirty and now - last_hall_flush >= HALL_FLUSH_S:
+                    last_hall_flush = now
+                    self._flush_hall_wide()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), TIMER_S)
+        finally:
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=1.5)
+            for task in self._tasks:
+                task.cancel()
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def on_inbound(self, item: Any) -> None:
+        """Handler for ``MqttLink`` (an ``Inbound``): never blocks, never raises on bad input."""
+        device = self.devices.get(item.device)
+        message = item.message
+        now_ms = self.hall.now()
+        if device is None:
+            self.stats.unknown_devices += 1
+            rid = getattr(message, "rid", None)
+            if rid is not None:
+                self._reply(
+                    item.device,
+                    rid,
+                    False,
+                    "unknown_device",
+                    f"{item.device} is not configured in hall {self.config.hall.id}",
+                )
+            return
+        if isinstance(message, proto.Birth):
+            self._on_birth(device, message, now_ms)
+            return
+        if isinstance(message, proto.Will):
+            if self.availability.will(device.id, message.session, now_ms):
+                self.outbound.forget_device(device.id)
+                log.info("device offline", extra={"device": device.id})
+            return
+        self.availability.seen(device.id, now_ms)
+        if isinstance(message, proto.Ack):
+            if self.outbound.ack(device.id, message.id) and not message.ok:
+                self.availability.error(device.id, f"{message.code}: {message.text}")
+            return
+        if isinstance(message, proto.RebirthRequest):
+            self._send_state(device, force=True)
+            return
+        if isinstance(message, proto.PrinterStatus):
+            self._on_printer(device, message)
+            return
+        self._on_request(device, message)
+
+    def on_bad_payload(self, device_id: str, reason: str, detail: str) -> None:
+        """An undecodable payload on a device's topic: count it and tell the device why."""
+        self.stats.bad_payloads += 1
+        if device_id in self.devices:
+            self.availability.error(device_id, f"{reason}: {detail}")
+            self._reply(device_id, 0, False, reason, detail[:200])
+
+    def _on_birth(self, device: Device, birth: proto.Birth, now_ms: int) -> None:
+        if birth.kind.value != device.kind.value:
+            self.stats.wrong_kind += 1
+            self.availability.error(device.id, f"announced as {birth.kind.value}")
+            return
+        if self.availability.birth(
+            device.id, birth.session, now_ms, firmware=birth.fw, model=birth.model or ""
+        ):
+            log.info("device online", extra={"device": device.id, "session": birth.session})
+        # Always answer a birth with the full state: the device just (re)started or we did.
+        self.outbound.forget_device(device.id)
+        self._send_state(device, force=True)
+
+    def _on_printer(self, device: Device, status: proto.PrinterStatus) -> None:
+        self.printer[device.id] = status
+        flags = (
+            [status.paper.value]
+            + (["jam"] if status.jam else [])
+            + (["cover_open"] if status.cover_open else [])
+        )
+        self.availability.devices[device.id].printer = ",".join(flags)
+        if status.paper is proto.PaperLevel.OUT or status.jam:
+            log.warning("printer needs attention", extra={"device": device.id, "status": flags})
+
+    def _on_request(self, device: Device, message: Any) -> None:
+        rid: int = message.rid
+        self.stats.requests += 1
+        if _REQUEST_KINDS.get(type(message)) is not device.kind:
+            self.stats.wrong_kind += 1
+            self._reply(
+                device.id,
+                rid,
+                False,
+                "not_allowed_for_kind",
+                f"{device.kind.value} devices cannot send {message.__struct_config__.tag}",
+            )
+            return
+        answered = self._replies.setdefault(device.id, OrderedDict())
+        if rid in answered:
+            self.stats.duplicates += 1
+            reply = answered[rid]
+            if reply is not None:  # None: still being decided; its reply will come
+                self._publish(device.id, reply)
+            return
+        if not self._allow(device.id):
+            return
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            self.stats.overloaded += 1
+            self._reply(device.id, rid, False, "busy", "controller overloaded; retry")
+            return
+        answered[rid] = None
+        if len(answered) > RID_MEMORY:
+            answered.popitem(last=False)
+        task = asyncio.get_running_loop().create_task(self._handle_request(device, message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _allow(self, device_id: str) -> bool:
+        """Token bucket per device: a flooding device cannot starve the others."""
+        now = self._clock()
+        bucket = self._buckets.get(device_id)
+        if bucket is None:
+            bucket = self._buckets[device_id] = _Bucket(stamp=now)
+        bucket.tokens = min(BUCKET_BURST, bucket.tokens + (now - bucket.stamp) * BUCKET_RATE)
+        bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return True
+        self.stats.rate_limited += 1
+        if now - bucket.warned > 1.0:
+            bucket.warned = now
+            log.warning("device flooding; requests dropped", extra={"device": device_id})
+        return False
+
+    async def _handle_request(self, device: Device, message: Any) -> None:
+        rid: int = message.rid
+        try:
+            reply = await self._execute(device, message)
+        except Rejected as exc:
+            reply = self._make_reply(rid, False, exc.reason.value, exc.detail)
+        except Refused as exc:
+            reply = self._make_reply(rid, False, exc.code, exc.text)
+        except Exception as exc:  # the hall is unavailable, or a bug: tell the device
+            log.exception("request failed", extra={"device": device.id})
+            reply = self._make_reply(rid, False, "unavailable", str(exc)[:200])
+        answered = self._replies.setdefault(device.id, OrderedDict())
+        answered[rid] = reply
+        self._publish(device.id, reply)
+
+    async def _execute(self, device: Device, message: Any) -> proto.Reply:
+        rid: int = message.rid
+        if isinstance(message, proto.Press):
+            return await self._press(device, message)
+        if isinstance(message, proto.TakeTicket):
+            return await self._take_ticket(device, message)
+        if isinstance(message, proto.Rating):
+            return await self._rating(device, message)
+        assert isinstance(message, proto.RatingTimeout)
+        self._check_pad_ticket(device, message.ticket)
+        await self.hall.submit(cmd.MissEvaluation(ticket=message.ticket))
+        return self._make_reply(rid, True)
+
+    async def _press(self, device: Device, press: proto.Press) -> proto.Reply:
+        window = device.window
+        assert window is not None  # the config requires a window for callers
+        command = _press_command(press, window)
+        if command is None:  # one-metre-line reminder: voice only, nothing queued
+            return self._make_reply(press.rid, True)
+        receipt = await self.hall.submit(command)
+        number = next(
+            (
+                e.number
+                for e in receipt.events
+                if isinstance(e, ev.TicketCalled | ev.TicketRecalled | ev.ServiceCalledBack)
+            ),
+            None,
+        )
+        return self._make_reply(press.rid, True, number=number)
+
+    async def _take_ticket(self, device: Device, take: proto.TakeTicket) -> proto.Reply:
+        printer = self.printer.get(device.id)
+        if printer is not None and (printer.paper is proto.PaperLevel.OUT or printer.jam):
+            raise Refused("printer_unavailable", "the kiosk's printer is out of paper or jammed")
+        receipt = await self.hall.submit(
+            cmd.IssueTicket(service=take.service, green_channel=take.green)
+        )
+        [issued] = [e for e in receipt.events if isinstance(e, ev.TicketIssued)]
+        self._print(device, issued)
+        return self._make_reply(take.rid, True, number=issued.number)
+
+    def _print(self, device: Device, issued: ev.TicketIssued) -> None:
+        state = self.hall.state
+        service = self.config.service(issued.service)
+        ahead = max(0, state.waiting_by_service.get(issued.service, 1) - 1)
+        local = datetime.fromtimestamp(issued.at / 1000, self._tz)
+        message = proto.PrintTicket(
+            id=self._ids.next(),
+            number=issued.number,
+            service=service.name if service else issued.service,
+            ahead=ahead,
+            wait_min=estimated_wait_minutes(state, issued.service, ahead),
+            issued=local.strftime("%Y-%m-%d %H:%M"),
+            qr=self._followup_url(issued.ticket),
+        )
+        self.stats.prints += 1
+        self._send_tracked(device.id, message)
+
+    async def _rating(self, device: Device, rating: proto.Rating) -> proto.Reply:
+        ticket = self._check_pad_ticket(device, rating.ticket)
+        if ticket is not None and ticket.rating_id and ticket.rating_id == rating.rating_id:
+            self.stats.duplicates += 1  # re-sent after a lost reply: already recorded
+            return self._make_reply(rating.rid, True)
+        await self.hall.submit(
+            cmd.Rate(
+                ticket=rating.ticket,
+                level=_LEVELS[rating.level],
+                channel=cmd.RatingChannel.WINDOW_PAD,
+                reasons=tuple(rating.reasons),
+                rating_id=rating.rating_id,
+            )
+        )
+        assert device.window is not None
+        self.extras.thanks_until_ms[device.window] = self.hall.now() + THANKS_SECONDS * 1000
+        self._dirty_windows.add(device.window)
+        self._schedule_window_flush()
+        return self._make_reply(rating.rid, True)
+
+    def _check_pad_ticket(self, device: Device, ticket_id: int) -> Ticket | None:
+        """A pad may only rate services finished at its own window."""
+        ticket = self.hall.state.tickets.get(ticket_id)
+        if ticket is not None and ticket.window != device.window:
+            raise Rejected(
+                RejectReason.TICKET_AT_OTHER_WINDOW,
+                f"ticket {ticket.number} was served at window {ticket.window}",
+            )
+        return ticket
+
+    # -- outbound ------------------------------------------------------------------------
+
+    def on_events(self, events: list[ev.AnyEvent], seq: int) -> None:
+        """Runtime subscriber: mark what the durable events touch, flush windows now."""
+        tickets = self.hall.state.tickets
+        touched_hall = False
+        for event in events:
+            window = getattr(event, "window", None)
+            if window is not None:
+                self._dirty_windows.add(window)
+            if isinstance(event, ev.TicketCalled | ev.TicketRecalled):
+                recall = isinstance(event, ev.TicketRecalled)
+                self.extras.recalling[event.window] = recall
+                self.extras.recent_calls.appendleft(
+                    proto.CallEntry(
+                        number=event.number,
+                        window=window_name(self.config, event.window),
+                        recall=recall,
+                    )
+                )
+            elif isinstance(event, ev.TicketTransferred):
+                if event.from_window is not None:
+                    self._dirty_windows.add(event.from_window)
+            elif isinstance(event, ev.TicketCancelled | ev.TicketExpired):
+                held = tickets[event.ticket].window
+                if held is not None:
+                    self._dirty_windows.add(held)
+            elif isinstance(event, ev.ServiceFinished):
+                self.extras.thanks_until_ms.pop(event.window, None)
+            touched_hall = True
+        if touched_hall:
+            self._hall_dirty = True
+        if self._dirty_windows:
+            self._schedule_window_flush()
+
+    def _schedule_window_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_windows)
+
+    def _flush_windows(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty_windows = self._dirty_windows, set()
+        for window in dirty:
+            for device in self.by_window.get(window, ()):
+                self._send_state(device)
+
+    def _flush_hall_wide(self) -> None:
+        self._hall_dirty = False
+        for device in self.hall_wide:
+            self._send_state(device)
+
+    def _fire_timers(self) -> None:
+        if not self._timers:
+            return
+        now_ms = self.hall.now()
+        for device_id, due in list(self._timers.items()):
+            if due <= now_ms:
+                del self._timers[device_id]
+                self._send_state(self.devices[device_id])
+
+    def _send_state(self, device: Device, *, force: bool = False) -> None:
+        status = self.availability.devices[device.id]
+        if not status.online:
+            return  # its birth will bring the whole state
+        view, changes_at = device_view(self.hall.state, device, self.extras, self.hall.now())
+        if changes_at is not None:
+            self._timers[device.id] = changes_at
+        if not force and self._last_sent.get(device.id) == view:
+            return
+        self._last_sent[device.id] = view
+        self.stats.shows += 1
+        self._send_tracked(
+            device.id, proto.Show(id=self._ids.next(), ver=self._ids.next(), state=view)
+        )
+
+    def _send_tracked(self, device_id: str, message: proto.DownMessage) -> None:
+        self.outbound.track(device_id, message, self._clock())
+        self._publish(device_id, message)
+
+    def _resend_due(self, now: float) -> None:
+        for device_id, message, gave_up in self.outbound.due(now):
+            if gave_up:
+                self.stats.command_failures += 1
+                status = self.availability.devices[device_id]
+                status.failed_commands += 1
+                log.warning(
+                    "device did not ack", extra={"device": device_id, "command": message.id}
+                )
+                continue
+            self.stats.retries += 1
+            self._publish(device_id, message)
+
+    def _publish(self, device_id: str, message: proto.DownMessage) -> None:
+        try:
+            self.link.publish(device_id, message)
+        except ConnectionError:
+            self.stats.publish_failures += 1
+
+    def _reply(
+        self, device_id: str, rid: int, ok: bool, code: str | None = None, text: str = ""
+    ) -> None:
+        self._publish(device_id, self._make_reply(rid, ok, code, text))
+
+    def _make_reply(
+        self, rid: int, ok: bool, code: str | None = None, text: str = "", number: str | None = None
+    ) -> proto.Reply:
+        if ok:
+            self.stats.replies_ok += 1
+        else:
+            self.stats.replies_refused += 1
+            if code is not None:
+                self.stats.refusals[code] = self.stats.refusals.get(code, 0) + 1
+        return proto.Reply(
+            id=self._ids.next(), rid=rid, ok=ok, code=code, text=text[:256], number=number
+        )
+
+    def _seed_recent_calls(self) -> None:
+        """After a restart the hall screen shows the latest calls from the state."""
+        called = sorted(
+            (t for t in self.hall.state.tickets.values() if t.called_at and t.window),
+            key=lambda t: t.called_at or 0,
+        )[-RECENT_CALLS:]
+        for ticket in called:
+            assert ticket.window is not None
+            self.extras.recent_calls.appendleft(
+                proto.CallEntry(
+                    number=ticket.number, window=window_name(self.config, ticket.window)
+                )
+            )
+
+
+def _press_command(press: proto.Press, window: int) -> cmd.AnyCommand | None:
+    op = press.op
+    P = proto.PressOp
+    if op is P.LOGIN:
+        return cmd.Login(window=window, staff=press.staff or "")
+    if op is P.CALL_NUMBER:
+        return cmd.CallNumber(window=window, number=press.number or "")
+    if op is P.CALL_BACK:
+        return cmd.CallBack(window=window, number=press.number or "")
+    if op is P.TRANSFER:
+        return cmd.Transfer(window=window, to_service=press.service, to_window=press.window)
+    if op is P.ONE_METRE_LINE:
+        return None
+    simple: dict[proto.PressOp, type[cmd.AnyCommand]] = {
+        P.LOGOUT: cmd.Logout,
+        P.CALL_NEXT: cmd.CallNext,
+        P.RECALL: cmd.Recall,
+        P.START: cmd.Start,
+        P.FINISH: cmd.Finish,
+        P.NO_SHOW: cmd.NoShow,
+        P.SUSPEND: cmd.Suspend,
+        P.PAUSE: cmd.Pause,
+        P.RESUME: cmd.Resume,
+    }
+    return simple[op](window=window)  # type: ignore[call-arg]

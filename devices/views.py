@@ -1,0 +1,194 @@
+"""What each device family should show, as a pure function of the hall's state.
+
+The hub keeps, per device, the last state it sent; whenever the hall changes it recomputes the
+desired state and sends it only if it differs. Because the desired state is recomputed from the
+hall (not patched by "something changed" notices), a device that missed messages, rebooted or
+reconnected converges by receiving it once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from controller.config.model import Device, HallConfig, Staff
+from controller.lifecycle import EvaluationState, WindowState
+from controller.state import HallState, WindowRuntime
+from firmware_protocols import mqtt_v1 as proto
+
+THANKS_SECONDS = 5
+RECENT_CALLS = 10
+
+DEFAULT_REASONS = (
+    proto.ReasonTag(id="wait", text="等候时间长"),
+    proto.ReasonTag(id="attitude", text="服务态度差"),
+    proto.ReasonTag(id="efficiency", text="办事效率低"),
+    proto.ReasonTag(id="guidance", text="一次告知不清"),
+    proto.ReasonTag(id="other", text="其他"),
+)
+
+_WINDOW_STATE = {
+    WindowState.LOGGED_OUT: proto.WindowState.LOGGED_OUT,
+    WindowState.IDLE: proto.WindowState.IDLE,
+    WindowState.CALLING: proto.WindowState.CALLING,
+    WindowState.SERVING: proto.WindowState.SERVING,
+    WindowState.PAUSED: proto.WindowState.PAUSED,
+}
+
+
+@dataclass(slots=True)
+class HallExtras:
+    """What the views need beyond the engine's state (kept by the hub, not logged)."""
+
+    recent_calls: deque[proto.CallEntry] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
+    thanks_until_ms: dict[int, int] = field(default_factory=dict)  # window -> time
+    recalling: dict[int, bool] = field(default_factory=dict)  # window -> last call a recall
+    notice: str = ""
+
+
+def window_name(config: HallConfig, number: int) -> str:
+    window = config.window(number)
+    return window.name if window is not None else f"{number}号窗口"
+
+
+def _callable_waiting(state: HallState, window: WindowRuntime) -> int:
+    count = sum(state.waiting_by_service.get(service, 0) for service, _ in window.services)
+    return count
+
+
+def caller_view(state: HallState, window_number: int) -> proto.CallerState:
+    window = state.windows[window_number]
+    member = config_staff(state.config, window.staff)
+    staff = member.name if member is not None else None
+    current = state.tickets[window.ticket].number if window.ticket is not None else None
+    return proto.CallerState(
+        window=_WINDOW_STATE[window.state],
+        current=current,
+        waiting=_callable_waiting(state, window),
+        staff=staff,
+    )
+
+
+def display_view(
+    state: HallState, window_number: int, extras: HallExtras
+) -> proto.WindowDisplayState:
+    window = state.windows[window_number]
+    name = window_name(state.config, window_number)
+    if window.state is WindowState.CALLING and window.ticket is not None:
+        number = state.tickets[window.ticket].number
+        lines = [f"请{number}号到{name}办理"]
+        if extras.recalling.get(window_number):
+            lines.append("(重呼)")
+        return proto.WindowDisplayState(mode=proto.DisplayMode.CALLING, lines=lines, blink=True)
+    if window.state is WindowState.SERVING and window.ticket is not None:
+        number = state.tickets[window.ticket].number
+        return proto.WindowDisplayState(
+            mode=proto.DisplayMode.SERVING, lines=[f"{number} 正在办理"]
+        )
+    if window.state in (WindowState.PAUSED, WindowState.LOGGED_OUT):
+        return proto.WindowDisplayState(mode=proto.DisplayMode.PAUSED, lines=["暂停服务"])
+    return proto.WindowDisplayState(
+        mode=proto.DisplayMode.IDLE, lines=[extras.notice or state.config.hall.notice]
+    )
+
+
+def evaluator_view(
+    state: HallState, window_number: int, extras: HallExtras, now_ms: int
+) -> tuple[proto.EvaluatorState, int | None]:
+    """The pad's state, and when it changes by itself (ms), if it does."""
+    config = state.config
+    window = state.windows[window_number]
+    name = window_name(config, window_number)
+    staff = config_staff(config, window.staff)
+    card = proto.EvaluatorState(
+        mode=proto.EvaluatorMode.STAFF_CARD,
+        window=name,
+        staff_name=staff.name if staff else None,
+        staff_id=staff.id if staff else None,
+        photo=f"/api/v1/staff/{staff.id}/photo" if staff and staff.photo else None,
+    )
+    thanks_until = extras.thanks_until_ms.get(window_number, 0)
+    if now_ms < thanks_until:
+        thanks = proto.EvaluatorState(
+            mode=proto.EvaluatorMode.THANKS,
+            window=name,
+            staff_name=card.staff_name,
+            staff_id=card.staff_id,
+            photo=card.photo,
+            seconds=max(1, (thanks_until - now_ms + 999) // 1000),
+        )
+        return thanks, thanks_until
+    last = window.last_finished
+    if last is not None:
+        ticket = state.tickets[last]
+        if ticket.evaluation is EvaluationState.AWAITING and ticket.done_at is not None:
+            ends = ticket.done_at + int(config.evaluation.window_seconds * 1000)
+            if now_ms < ends:
+                invite = proto.EvaluatorState(
+                    mode=proto.EvaluatorMode.INVITE,
+                    window=name,
+                    staff_name=card.staff_name,
+                    staff_id=card.staff_id,
+                    photo=card.photo,
+                    ticket=ticket.id,
+                    seconds=max(1, (ends - now_ms) // 1000),
+                    reasons=list(DEFAULT_REASONS),
+                )
+                return invite, ends
+    return card, None
+
+
+def config_staff(config: HallConfig, staff_id: str | None) -> Staff | None:
+    if staff_id is None:
+        return None
+    for staff in config.staff:
+        if staff.id == staff_id:
+            return staff
+    return None
+
+
+def hall_screen_view(state: HallState, extras: HallExtras) -> proto.HallScreenState:
+    return proto.HallScreenState(
+        calls=list(extras.recent_calls),
+        waiting=[
+            proto.ServiceWaiting(
+                service=s.id, name=s.name, waiting=state.waiting_by_service.get(s.id, 0)
+            )
+            for s in state.config.services
+        ],
+        notice=extras.notice or state.config.hall.notice,
+    )
+
+
+def kiosk_view(state: HallState, extras: HallExtras) -> proto.KioskState:
+    # A service is offered while some window has it on its list (logged in or not: citizens
+    # take tickets before the clerks arrive); the console can take it off every window.
+    served = {service for w in state.windows.values() for service, _ in w.services}
+    return proto.KioskState(
+        services=[
+            proto.KioskService(
+                id=s.id,
+                name=s.name,
+                waiting=state.waiting_by_service.get(s.id, 0),
+                enabled=s.id in served,
+            )
+            for s in state.config.services
+        ],
+        notice=extras.notice or state.config.hall.notice,
+    )
+
+
+def device_view(
+    state: HallState, device: Device, extras: HallExtras, now_ms: int
+) -> tuple[proto.DeviceState, int | None]:
+    """Dispatch on the device's kind; returns the state and its next self-change time."""
+    kind = device.kind.value
+    if kind == "caller" and device.window is not None:
+        return caller_view(state, device.window), None
+    if kind == "window_display" and device.window is not None:
+        return display_view(state, device.window, extras), None
+    if kind == "evaluator" and device.window is not None:
+        return evaluator_view(state, device.window, extras, now_ms)
+    if kind == "hall_screen":
+        return hall_screen_view(state, extras), None
+    return kiosk_view(state, extras), None

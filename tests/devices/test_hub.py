@@ -1,0 +1,297 @@
+"""The closed loop through a real Mosquitto: daemon + hub in-process, bare protocol-v1 devices.
+
+ticket (kiosk) -> call (keypad) -> display -> finish -> pad invite -> rating -> thanks, and the
+bad-input paths: unknown device, wrong kind, duplicate request, re-sent rating, flood, stale
+will, reconnect reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
+from controller.daemon import Daemon, HallSource
+from controller.device_links import mqtt_devices
+from devices.hub import DeviceHub
+from devices.mqtt.mosquitto_process import MosquittoProcess
+from firmware_protocols import mqtt_v1 as proto
+from tests.controller.halls import small_hall
+from tests.devices.fake_device import FakeDevice
+
+P = proto.PressOp
+
+
+@dataclass
+class Hall:
+    daemon: Daemon
+    broker: MosquittoProcess
+
+    @property
+    def hub(self) -> DeviceHub:
+        hub = self.daemon.hubs["demo"]
+        assert isinstance(hub, DeviceHub)
+        return hub
+
+    async def device(self, device: str, kind: str, *, birth: bool = True) -> FakeDevice:
+        fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind)
+        await fake.connect(birth=birth)
+        return fake
+
+
+DEVICES = (
+    Device(id="kiosk-1", kind=DeviceKind.KIOSK, link=LinkKind.MQTT),
+    Device(id="caller-1", kind=DeviceKind.CALLER, link=LinkKind.MQTT, window=1),
+    Device(id="led-1", kind=DeviceKind.WINDOW_DISPLAY, link=LinkKind.MQTT, window=1),
+    Device(id="pad-1", kind=DeviceKind.EVALUATOR, link=LinkKind.MQTT, window=1),
+    Device(id="pad-2", kind=DeviceKind.EVALUATOR, link=LinkKind.MQTT, window=2),
+    Device(id="screen", kind=DeviceKind.HALL_SCREEN, link=LinkKind.MQTT),
+)
+
+
+@pytest.fixture
+async def hall(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Hall]:
+    config = replace(
+        small_hall(), devices=DEVICES, mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port)
+    )
+    daemon = Daemon(
+        [HallSource(config, "")],
+        db_path=tmp_path / "hall.db",
+        http_port=0,
+        extensions=[mqtt_devices()],
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 5)
+    await asyncio.sleep(0.2)  # the link connects and subscribes
+    try:
+        yield Hall(daemon, mosquitto)
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+
+
+async def press(device: FakeDevice, op: proto.PressOp, **fields: object) -> proto.Reply:
+    rid = device.next_rid()
+    device.send(proto.Press(rid=rid, op=op, **fields))  # type: ignore[arg-type]
+    return await device.reply_to(rid)
+
+
+async def test_the_closed_loop(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    caller = await hall.device("caller-1", "caller")
+    led = await hall.device("led-1", "window_display")
+    pad = await hall.device("pad-1", "evaluator")
+    screen = await hall.device("screen", "hall_screen")
+
+    # Birth answered with the full desired state.
+    await led.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED and s.lines == ["暂停服务"])
+    await pad.state_where(
+        lambda s: s.mode is proto.EvaluatorMode.STAFF_CARD and s.staff_name is None
+    )
+
+    rid = kiosk.next_rid()
+    kiosk.send(proto.TakeTicket(rid=rid, service="A"))
+    reply = await kiosk.reply_to(rid)
+    assert reply.ok and reply.number == "A001"
+    printed = await kiosk.wait_for(lambda m: isinstance(m, proto.PrintTicket))
+    assert isinstance(printed, proto.PrintTicket)
+    assert printed.number == "A001" and printed.service == "不动产登记" and printed.ahead == 0
+
+    assert (await press(caller, P.LOGIN, staff="1001")).ok
+    await pad.state_where(lambda s: s.staff_name == "王芳" and s.staff_id == "1001")
+    called = await press(caller, P.CALL_NEXT)
+    assert called.ok and called.number == "A001"
+    await led.state_where(lambda s: s.lines == ["请A001号到1号窗口办理"] and s.blink)
+    await caller.state_where(
+        lambda s: s.current == "A001" and s.window is proto.WindowState.CALLING
+    )
+    await screen.state_where(lambda s: s.calls and s.calls[0].number == "A001")
+
+    assert (await press(caller, P.RECALL)).ok
+    await led.state_where(lambda s: s.lines == ["请A001号到1号窗口办理", "(重呼)"])
+    assert (await press(caller, P.START)).ok
+    await led.state_where(lambda s: s.mode is proto.DisplayMode.SERVING)
+    assert (await press(caller, P.FINISH)).ok
+    invite = await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.INVITE)
+    assert invite.ticket == 1 and 25 <= invite.seconds <= 30 and invite.reasons
+
+    rid = pad.next_rid()
+    pad.send(
+        proto.Rating(
+            rid=rid,
+            rating_id="pad1-r1",
+            ticket=1,
+            level=proto.RatingLevel.DISSATISFIED,
+            reasons=["wait"],
+        )
+    )
+    assert (await pad.reply_to(rid)).ok
+    await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.THANKS)
+    await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.STAFF_CARD, within=8)
+    ticket = hall.daemon.halls["demo"].state.tickets[1]
+    assert ticket.rating is not None and ticket.rating.value == "dissatisfied"
+    assert ticket.staff == "1001" and ticket.window == 1
+
+    # The pad lost the reply and re-sends the same rating under a new request id: recorded once.
+    rid = pad.next_rid()
+    pad.send(
+        proto.Rating(
+            rid=rid,
+            rating_id="pad1-r1",
+            ticket=1,
+            level=proto.RatingLevel.DISSATISFIED,
+            reasons=["wait"],
+        )
+    )
+    assert (await pad.reply_to(rid)).ok
+    assert hall.daemon.halls["demo"].state.totals.rated == 1
+    # A second, different rating for the same service is refused (一次一评).
+    rid = pad.next_rid()
+    pad.send(
+        proto.Rating(rid=rid, rating_id="pad1-r2", ticket=1, level=proto.RatingLevel.VERY_SATISFIED)
+    )
+    refused = await pad.reply_to(rid)
+    assert not refused.ok and refused.code == "already_evaluated"
+
+
+async def test_refusals_carry_the_engine_reason(hall: Hall) -> None:
+    caller = await hall.device("caller-1", "caller")
+    reply = await press(caller, P.CALL_NEXT)
+    assert not reply.ok and reply.code == "window_logged_out"
+    assert (await press(caller, P.LOGIN, staff="1001")).ok
+    reply = await press(caller, P.CALL_NEXT)
+    assert not reply.ok and reply.code == "queue_empty"
+    await caller.state_where(lambda s: s.window is proto.WindowState.IDLE and s.staff == "王芳")
+
+
+async def test_duplicate_request_is_answered_not_executed(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    message = proto.TakeTicket(rid=77, service="B")
+    kiosk.send(message)
+    first = await kiosk.reply_to(77)
+    kiosk.received.clear()
+    kiosk.send(message)
+    second = await kiosk.reply_to(77)
+    assert first.number == second.number == "B001"
+    assert hall.daemon.halls["demo"].state.totals.issued == 1
+    assert hall.hub.stats.duplicates >= 1
+
+
+async def test_unknown_device_and_wrong_kind_are_refused(hall: Hall) -> None:
+    stranger = await hall.device("ghost-9", "kiosk")
+    rid = stranger.next_rid()
+    stranger.send(proto.TakeTicket(rid=rid, service="A"))
+    reply = await stranger.reply_to(rid)
+    assert not reply.ok and reply.code == "unknown_device"
+
+    pad = await hall.device("pad-1", "evaluator")
+    rid = pad.next_rid()
+    pad.send(proto.Press(rid=rid, op=P.CALL_NEXT))
+    reply = await pad.reply_to(rid)
+    assert not reply.ok and reply.code == "not_allowed_for_kind"
+    assert hall.daemon.halls["demo"].state.totals.issued == 0
+    # the stranger's birth and its request; the pad's press
+    assert hall.hub.stats.unknown_devices == 2 and hall.hub.stats.wrong_kind == 1
+
+
+async def test_a_pad_cannot_rate_another_windows_service(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    caller = await hall.device("caller-1", "caller")
+    pad2 = await hall.device("pad-2", "evaluator")
+    kiosk.send(proto.TakeTicket(rid=1, service="A"))
+    await kiosk.reply_to(1)
+    await press(caller, P.LOGIN, staff="1001")
+    await press(caller, P.CALL_NEXT)
+    await press(caller, P.FINISH)
+    pad2.send(proto.Rating(rid=5, rating_id="x", ticket=1, level=proto.RatingLevel.SATISFIED))
+    reply = await pad2.reply_to(5)
+    assert not reply.ok and reply.code == "ticket_at_other_window"
+    assert hall.daemon.halls["demo"].state.totals.rated == 0
+
+
+async def test_pad_timeout_records_not_evaluated(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    caller = await hall.device("caller-1", "caller")
+    pad = await hall.device("pad-1", "evaluator")
+    kiosk.send(proto.TakeTicket(rid=1, service="A"))
+    await kiosk.reply_to(1)
+    await press(caller, P.LOGIN, staff="1001")
+    await press(caller, P.CALL_NEXT)
+    await press(caller, P.FINISH)
+    await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.INVITE)
+    pad.send(proto.RatingTimeout(rid=9, ticket=1))
+    assert (await pad.reply_to(9)).ok
+    state = hall.daemon.halls["demo"].state
+    assert state.totals.not_evaluated == 1 and state.totals.rated == 0
+    assert state.tickets[1].rating is None
+    await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.STAFF_CARD)
+
+
+async def test_flooding_device_is_limited_and_others_still_served(hall: Hall) -> None:
+    flooder = await hall.device("kiosk-1", "kiosk")
+    caller = await hall.device("caller-1", "caller")
+    for rid in range(1, 301):
+        flooder.send(proto.TakeTicket(rid=rid, service="C"), qos=0)
+    reply = await press(caller, P.LOGIN, staff="1001")
+    assert reply.ok
+    await asyncio.sleep(0.5)
+    stats = hall.hub.stats
+    assert stats.rate_limited > 0
+    assert hall.daemon.halls["demo"].state.totals.issued < 300
+
+
+async def test_stale_will_does_not_mark_a_newer_session_offline(hall: Hall) -> None:
+    led = await hall.device("led-1", "window_display")
+    await led.state_where(lambda s: True)
+    status = hall.hub.availability.devices["led-1"]
+    assert status.online and status.session == 1
+    # A late will of an earlier session arrives after the current birth.
+    led.client.publish(
+        proto.status_topic("demo", "led-1"), proto.encode(proto.Will(session=0)), qos=1
+    )
+    await asyncio.sleep(0.3)
+    assert status.online
+    await led.drop()  # unclean: the broker publishes the will of session 1
+    for _ in range(30):
+        if not status.online:
+            break
+        await asyncio.sleep(0.1)
+    assert not status.online
+
+
+async def test_reconnecting_display_converges_to_the_current_state(hall: Hall) -> None:
+    caller = await hall.device("caller-1", "caller")
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    led = await hall.device("led-1", "window_display")
+    await led.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
+    await led.drop()
+    # While the strip is away, the window logs in and calls.
+    kiosk.send(proto.TakeTicket(rid=1, service="A"))
+    await kiosk.reply_to(1)
+    await press(caller, P.LOGIN, staff="1001")
+    await press(caller, P.CALL_NEXT)
+    led.received.clear()
+    await led.connect()
+    state = await led.state_where(lambda s: True)
+    assert state.lines == ["请A001号到1号窗口办理"]
+
+
+async def test_unacked_command_is_retried_then_counted_as_failed(hall: Hall) -> None:
+    led = await hall.device("led-1", "window_display")
+    led.auto_ack = False
+    first = await led.wait_for(lambda m: isinstance(m, proto.Show))
+    await led.wait_for(lambda m: isinstance(m, proto.Show) and m is not first, within=3)
+    repeats = [m for m in led.received if isinstance(m, proto.Show) and m.id == first.id]
+    assert len(repeats) >= 2, "the same command id is re-sent"
+    for _ in range(120):
+        if hall.hub.availability.devices["led-1"].failed_commands:
+            break
+        await asyncio.sleep(0.1)
+    assert hall.hub.availability.devices["led-1"].failed_commands == 1

@@ -205,7 +205,9 @@ class MqttLink:
         while not self._stop.is_set():
             try:
                 await self._connect_once()
-            except (OSError, TimeoutError, gmqtt.MQTTConnectError) as exc:
+            except Exception as exc:  # refused, unreachable, timed out, or a gmqtt bug
+                if not isinstance(exc, OSError | TimeoutError | gmqtt.MQTTConnectError):
+                    log.exception("hall %s: unexpected error while connecting", self.hall)
                 retry = self._reconnector.failed()
                 level = logging.WARNING if retry.loud else logging.DEBUG
                 log.log(

@@ -303,3 +303,27 @@ async def test_full_backlog_refuses_with_link_busy(mosquitto: MosquittoProcess) 
             for i in range(1, 100):
                 link.publish("kp-1", p.Rebirth(id=i))
         assert link.stats.backlogged == 5
+
+
+async def test_unexpected_connect_error_is_logged_and_retried(
+    mosquitto: MosquittoProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from devices.mqtt import link as link_module
+
+    real_connect = link_module._OneShotClient.connect
+    calls = 0
+
+    async def flaky_connect(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("gmqtt bug")
+        await real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(link_module._OneShotClient, "connect", flaky_connect)
+    async with link_for(mosquitto) as link:
+        await asyncio.wait_for(link.wait_connected(), 3)
+    assert calls == 2
+    assert "unexpected error while connecting" in caplog.text

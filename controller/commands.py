@@ -53,7 +53,7 @@ class RatingChannel(enum.Enum):
     SMS = "sms"
 
 
-class Command(msgspec.Struct, frozen=True, tag_field="type", kw_only=True):
+class Command(msgspec.Struct, frozen=True, tag_field="type", kw_only=True, gc=False):
     """Base of every command; ``type`` names it on the wire."""
 
 

@@ -13,7 +13,10 @@ from controller.commands import RatingChannel, RatingLevel
 from controller.config.model import PriorityClass
 
 
-class Event(msgspec.Struct, frozen=True, tag_field="e", kw_only=True):
+class Event(msgspec.Struct, frozen=True, tag_field="e", kw_only=True, gc=False):
+    """``gc=False``: events hold only scalars and tuples, so they can never be part of a
+    reference cycle; untracked, a replay of millions of them costs the collector nothing."""
+
     at: int
 
 

@@ -19,8 +19,8 @@ from controller.commands import RatingLevel
 from controller.config.model import HallConfig, PriorityClass
 from controller.lifecycle import (
     EVALUATION_TRANSITIONS,
-    TICKET_TRANSITIONS,
-    WINDOW_TRANSITIONS,
+    TICKET_NEXT,
+    WINDOW_NEXT,
     EvaluationOp,
     EvaluationState,
     TicketOp,
@@ -31,8 +31,10 @@ from controller.lifecycle import (
 from controller.queues import QueueIndex
 
 
-class Ticket(msgspec.Struct, kw_only=True):
-    """One ticket and what happened to it so far (mutable: owned by the fold)."""
+class Ticket(msgspec.Struct, kw_only=True, gc=False):
+    """One ticket and what happened to it so far (mutable: owned by the fold).
+
+    ``gc=False``: scalars only, no cycles possible; a hall holds hundreds of thousands."""
 
     id: int
     number: str
@@ -75,7 +77,7 @@ class WindowRuntime(msgspec.Struct, kw_only=True):
     last_finished: int | None = None  # the service the window's evaluator pad may invite
 
 
-class NumberCounter(msgspec.Struct, kw_only=True):
+class NumberCounter(msgspec.Struct, kw_only=True, gc=False):
     day: str
     next_seq: int
 
@@ -178,13 +180,13 @@ class HallState:
             self.clock_ms = events[-1].at
 
     def _ticket_to(self, ticket: Ticket, op: TicketOp) -> None:
-        was_waiting = ticket.state is TicketState.WAITING
-        ticket.state = TICKET_TRANSITIONS[(ticket.state, op)]
-        if was_waiting and ticket.state is not TicketState.WAITING:
+        old = ticket.state
+        ticket.state = new = TICKET_NEXT[op][old]
+        if old is TicketState.WAITING and new is not TicketState.WAITING:
             self.waiting_by_service[ticket.service] -= 1
 
     def _window_to(self, window: WindowRuntime, op: WindowOp, at: int) -> None:
-        new_state = WINDOW_TRANSITIONS[(window.state, op)]
+        new_state = WINDOW_NEXT[op][window.state]
         if new_state is not window.state:
             window.since = at
         window.state = new_state

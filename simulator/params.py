@@ -57,7 +57,7 @@ class SimParams:
     walk_seconds: tuple[float, float] = (5.0, 40.0)  # from seat to window after a call
     patience_seconds: float = 60.0  # a clerk waits this long for the citizen before a recall
     idle_gap_seconds: tuple[float, float] = (5.0, 30.0)  # clerk pause between two services
-    ratings: Mapping[RatingLevel, float] = DEFAULT_RATINGS
+    ratings: Mapping[RatingLevel, float] = field(default_factory=lambda: dict(DEFAULT_RATINGS))
     never_rate: float = 0.10  # invites left to time out
     pick_reasons: float = 0.8  # a bad rating comes with 1-2 reasons (when the pad offers some)
     rating_delay_seconds: tuple[float, float] = (2.0, 15.0)  # capped at 80 % of the invite

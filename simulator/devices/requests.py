@@ -63,6 +63,11 @@ class RequestTracker:
         self._pending: dict[int, asyncio.Future[proto.Reply]] = {}
         self.records: list[RequestRecord] = []
         self.unanswered: list[RequestRecord] = []
+        # Every request sent and the first Reply to it, even one that came after its sender
+        # gave up or was cancelled: what the controller did, as far as the device can know.
+        self.sent: dict[int, proto.UpMessage] = {}
+        self.answers: list[tuple[proto.UpMessage, proto.Reply]] = []
+        self._answered: set[int] = set()
         self.late_replies = 0  # a Reply for a rid nobody waits for (a duplicate answer)
 
     def new_rid(self) -> int:
@@ -70,6 +75,10 @@ class RequestTracker:
         return make_rid(self._session(), self._counter)
 
     def resolve(self, reply: proto.Reply) -> None:
+        request = self.sent.get(reply.rid)
+        if request is not None and reply.rid not in self._answered:
+            self._answered.add(reply.rid)
+            self.answers.append((request, reply))
         future = self._pending.get(reply.rid)
         if future is None or future.done():
             self.late_replies += 1
@@ -96,6 +105,7 @@ class RequestTracker:
         """Up to ``tries`` sends of ``message`` (rid ``record.rid``), ``retry_after`` apart."""
         future: asyncio.Future[proto.Reply] = asyncio.get_running_loop().create_future()
         self._pending[record.rid] = future
+        self.sent[record.rid] = message
         try:
             for _ in range(tries):
                 if not self._publish(message):

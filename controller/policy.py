@@ -11,7 +11,8 @@ The rule (docs/calling-policy.md has worked examples):
    - tier 1..k: the priority classes in ``priority_order`` (an appointment counts only from
      ``appointment_early_minutes`` before its slot to ``appointment_late_minutes`` after its end;
      outside that it is ranked as a normal ticket by arrival);
-   - tier k+1: normal tickets.
+   - tier k+1: normal tickets (and classes left out of ``priority_order``, which rank exactly
+     like normal tickets, fairness bound included).
    Within a tier a higher window weight for the ticket's service wins, then the earlier time
    (arrival, or slot start for appointments), then the lower ticket id. Tickets transferred to
    this window carry the highest weight the window has.
@@ -65,7 +66,9 @@ class CallingPolicyEngine:
 
         directed = live_head(queues.directed.get(window.number), tickets)
         if directed is not None:
-            consider(directed, self._priority_rank(PriorityClass.TRANSFER, top_weight, directed))
+            consider(
+                directed, self._priority_rank(PriorityClass.TRANSFER, top_weight, directed, now)
+            )
 
         for service, weight in window.services:
             normal = live_head(queues.normal.get(service), tickets)
@@ -73,10 +76,12 @@ class CallingPolicyEngine:
                 consider(normal, self._normal_rank(normal, weight, now))
             green = live_head(queues.green.get(service), tickets)
             if green is not None:
-                consider(green, self._priority_rank(PriorityClass.GREEN_CHANNEL, weight, green))
+                consider(
+                    green, self._priority_rank(PriorityClass.GREEN_CHANNEL, weight, green, now)
+                )
             moved = live_head(queues.transfer.get(service), tickets)
             if moved is not None:
-                consider(moved, self._priority_rank(PriorityClass.TRANSFER, weight, moved))
+                consider(moved, self._priority_rank(PriorityClass.TRANSFER, weight, moved, now))
             appointment = self._appointment_head(state, service, now)
             if appointment is not None:
                 consider(appointment, self._appointment_rank(appointment, weight))
@@ -87,10 +92,10 @@ class CallingPolicyEngine:
             return (0, 0, ticket.arrival_at, ticket.id)
         return (self.normal_tier, -weight, ticket.arrival_at, ticket.id)
 
-    def _priority_rank(self, cls: PriorityClass, weight: int, ticket: Ticket) -> Rank | None:
+    def _priority_rank(self, cls: PriorityClass, weight: int, ticket: Ticket, now: int) -> Rank:
         tier = self.tier.get(cls)
-        if tier is None:  # class not prioritised here: rank like a normal ticket
-            return (self.normal_tier, -weight, ticket.arrival_at, ticket.id)
+        if tier is None:  # class not prioritised here: exactly like a normal ticket
+            return self._normal_rank(ticket, weight, now)
         return (tier, -weight, ticket.arrival_at, ticket.id)
 
     def _appointment_rank(self, ticket: Ticket, weight: int) -> Rank | None:

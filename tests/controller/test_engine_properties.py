@@ -108,23 +108,29 @@ def oracle_rank(
     tier = {cls: 1 + i for i, cls in enumerate(policy.priority_order)}
     normal_tier = 1 + len(policy.priority_order)
     weights = dict(window.services)
+    bound = policy.fairness_bound_minutes
+
+    def ordinary(weight: int) -> tuple[int, int, int, int]:
+        if bound is not None and now - ticket.arrival_at > bound * MINUTE:
+            return (0, 0, ticket.arrival_at, ticket.id)
+        return (normal_tier, -weight, ticket.arrival_at, ticket.id)
+
     if ticket.target_window is not None:
         if ticket.target_window != window.number:
             return None
         top = max(weights.values())
-        t = tier.get(PriorityClass.TRANSFER, normal_tier)
-        return (t, -top, ticket.arrival_at, ticket.id)
+        if PriorityClass.TRANSFER not in tier:
+            return ordinary(top)
+        return (tier[PriorityClass.TRANSFER], -top, ticket.arrival_at, ticket.id)
     if ticket.service not in weights:
         return None
     weight = weights[ticket.service]
     if ticket.priority in (PriorityClass.GREEN_CHANNEL, PriorityClass.TRANSFER):
         assert ticket.priority is not None
-        return (tier.get(ticket.priority, normal_tier), -weight, ticket.arrival_at, ticket.id)
-    bound = policy.fairness_bound_minutes
-    if bound is not None and now - ticket.arrival_at > bound * MINUTE:
-        rank = (0, 0, ticket.arrival_at, ticket.id)
-    else:
-        rank = (normal_tier, -weight, ticket.arrival_at, ticket.id)
+        if ticket.priority not in tier:
+            return ordinary(weight)
+        return (tier[ticket.priority], -weight, ticket.arrival_at, ticket.id)
+    rank = ordinary(weight)
     if ticket.priority is PriorityClass.APPOINTMENT and PriorityClass.APPOINTMENT in tier:
         assert ticket.slot_start_ms is not None and ticket.slot_end_ms is not None
         early = ticket.slot_start_ms - policy.appointment_early_minutes * MINUTE

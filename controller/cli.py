@@ -120,7 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _register_demo(subparsers: Any) -> None:
+    from controller.demo import register_demo_command
+
+    register_demo_command(subparsers)
+
+
+def _register_simulate(subparsers: Any) -> None:
+    from simulator.cli import register_simulate_command
+
+    register_simulate_command(subparsers)
+
+
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_demo, _register_simulate]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

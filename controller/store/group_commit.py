@@ -26,8 +26,9 @@ Policies (docs/decisions/0001-event-store.md):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
@@ -84,6 +85,8 @@ class GroupCommitter:
         """Successful transactions made by this committer."""
         self.records_committed = 0
         """Records in those transactions (``records_committed / commits`` = mean batch size)."""
+        self.observe_commit: Callable[[float, int], None] | None = None
+        """Told (seconds, records) after each successful transaction (the metrics)."""
 
     @property
     def failure(self) -> BaseException | None:
@@ -183,6 +186,7 @@ class GroupCommitter:
             self._queue.clear()
 
     async def _commit(self, batch: list[_Entry]) -> None:
+        started = time.perf_counter()
         try:
             seqs = await self._store.append_many(
                 [(entry.hall_id, entry.payloads) for entry in batch]
@@ -199,6 +203,8 @@ class GroupCommitter:
                 self._slots.release()
             return
         self.commits += 1
+        if self.observe_commit is not None:
+            self.observe_commit(time.perf_counter() - started, len(batch))
         for entry, entry_seqs in zip(batch, seqs, strict=False):
             self.records_committed += len(entry_seqs)
             if not entry.future.done():  # done = its caller was cancelled and stopped waiting

@@ -132,7 +132,13 @@ def _register_simulate(subparsers: Any) -> None:
     register_simulate_command(subparsers)
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_demo, _register_simulate]
+def _register_bench(subparsers: Any) -> None:
+    from controller.bench import register_bench_command
+
+    register_bench_command(subparsers)
+
+
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_demo, _register_simulate, _register_bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

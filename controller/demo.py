@@ -43,7 +43,7 @@ def start_broker() -> Any:
     from devices.mqtt.mosquitto_process import BrokerError, MosquittoProcess
 
     try:
-        broker = MosquittoProcess(extra_config="set_tcp_nodelay true\n")
+        broker = MosquittoProcess(extra_config="max_inflight_messages 1000\n")
         broker.start()
     except BrokerError as exc:
         raise DemoError(f"{exc}. Install it with: sudo apt-get install mosquitto") from exc

@@ -20,6 +20,8 @@ log = logging.getLogger("hallctl.daemon")
 
 def mqtt_devices(
     followup_url: Callable[[HallRuntime, int], str | None] | None = None,
+    *,
+    retry_delays: tuple[float, ...] | None = None,
 ) -> Extension:
     """A daemon extension that connects every hall with MQTT devices to its broker."""
 
@@ -38,7 +40,11 @@ def mqtt_devices(
                 handler=deliver,
             )
             url = (lambda t, r=runtime: followup_url(r, t)) if followup_url else (lambda t: None)
-            hub = DeviceHub(runtime, link, followup_url=url)
+            hub = (
+                DeviceHub(runtime, link, followup_url=url, retry_delays=retry_delays)
+                if retry_delays
+                else DeviceHub(runtime, link, followup_url=url)
+            )
             hub_box.append(hub)
             daemon.hubs[runtime.hall_id] = hub
             tasks.create_task(_run(link, hub, stop), name=f"hallctl-devices-{runtime.hall_id}")

@@ -15,14 +15,21 @@ from typing import Any
 import msgspec
 
 from controller import events as ev
-from controller.commands import RatingLevel
+from controller.commands import RatingLevel, VerificationOutcome
 from controller.config.model import HallConfig, PriorityClass
 from controller.lifecycle import (
+    CASE_TRANSITIONS,
     EVALUATION_TRANSITIONS,
+    FOLLOW_UP_TRANSITIONS,
+    RECTIFY_PENDING_CASE_STATES,
     TICKET_NEXT,
     WINDOW_NEXT,
+    CaseOp,
+    CaseState,
     EvaluationOp,
     EvaluationState,
+    FollowUpOp,
+    FollowUpState,
     TicketOp,
     TicketState,
     WindowOp,
@@ -64,6 +71,55 @@ class Ticket(msgspec.Struct, kw_only=True, gc=False):
     rating: RatingLevel | None = None
     rating_id: str = ""  # the pad's id of the rating, so a re-sent rating is recognised
     queue_gen: int = 0
+    case_number: str = ""  # 办件编号 named by the business system
+    follow_up: FollowUpState = FollowUpState.NONE
+
+
+NO_DEADLINE = 2**62
+
+
+class CaseStep(msgspec.Struct, frozen=True, gc=False):
+    """One step of a 差评 case: what, when, who, and their note."""
+
+    op: CaseOp
+    at: int
+    by: str
+    note: str = ""
+
+
+class Case(msgspec.Struct, kw_only=True):
+    """A 差评 case (mutable: owned by the fold). Its steps are also events in the log."""
+
+    id: int
+    ticket: int
+    window: int
+    staff: str
+    service: str
+    department: str
+    level: RatingLevel
+    follow_up: bool
+    opened_at: int
+    contact_due: int
+    rectify_due: int
+    state: CaseState = CaseState.AWAITING_CONTACT
+    contacted_at: int | None = None
+    reached: bool | None = None
+    outcome: VerificationOutcome | None = None
+    appeal_granted: bool | None = None
+    rectified_at: int | None = None
+    closed_at: int | None = None
+    contact_escalated: bool = False
+    rectify_escalated: bool = False
+    steps: list[CaseStep] = msgspec.field(default_factory=list)
+
+    def next_due(self) -> int:
+        """The earliest deadline still able to pass unescalated (NO_DEADLINE if none)."""
+        due = NO_DEADLINE
+        if self.state is CaseState.AWAITING_CONTACT and not self.contact_escalated:
+            due = self.contact_due
+        if self.state in RECTIFY_PENDING_CASE_STATES and not self.rectify_escalated:
+            due = min(due, self.rectify_due)
+        return due
 
 
 class WindowRuntime(msgspec.Struct, kw_only=True):
@@ -94,6 +150,11 @@ class Totals(msgspec.Struct, kw_only=True):
     rated: int = 0
     not_evaluated: int = 0
     bad_ratings: int = 0
+    follow_ups: int = 0
+    cases_opened: int = 0
+    cases_closed: int = 0
+    escalations: int = 0
+    ratings_struck: int = 0  # appeals granted (申诉复核): mistaken or malicious 差评
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
@@ -111,6 +172,8 @@ class Snapshot(msgspec.Struct, kw_only=True):
     config_digest: str = ""
     last_day_closed_ms: int = 0
     opened_ms: int = 0
+    cases: list[Case] = msgspec.field(default_factory=list)
+    next_case_id: int = 1
 
 
 class HallState:
@@ -127,6 +190,9 @@ class HallState:
             for w in config.windows
         }
         self.staff_window: dict[str, int] = {}
+        # Lookups for views (the configuration's tuples are for validation, not for speed).
+        self.staff_by_id = {s.id: s for s in config.staff}
+        self.window_names = {w.number: w.name for w in config.windows}
         self.counters: dict[str, NumberCounter] = {}
         self.appointments_used: set[str] = set()
         self.waiting_by_service: dict[str, int] = {s.id: 0 for s in config.services}
@@ -140,6 +206,10 @@ class HallState:
         self.config_digest = ""
         self.last_day_closed_ms = 0
         self.opened_ms = 0  # when the log began (its first configuration)
+        self.cases: dict[int, Case] = {}
+        self.open_cases: dict[int, Case] = {}
+        self.next_case_id = 1
+        self.next_case_due = NO_DEADLINE  # earliest unescalated deadline of an open case
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -161,6 +231,14 @@ class HallState:
             ev.WindowResumed: self._resumed,
             ev.WindowServicesChanged: self._services_changed,
             ev.ServiceRated: self._rated,
+            ev.CaseNumberSet: self._case_number_set,
+            ev.CaseOpened: self._case_opened,
+            ev.CaseContacted: self._case_contacted,
+            ev.CaseVerified: self._case_verified,
+            ev.CaseReviewed: self._case_reviewed,
+            ev.CaseRectified: self._case_rectified,
+            ev.CaseClosed: self._case_closed,
+            ev.CaseEscalated: self._case_escalated,
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
             ev.HallConfigured: self._configured,
@@ -272,6 +350,7 @@ class HallState:
         ticket.done_at = e.at
         ticket.staff = e.staff
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.INVITE)]
+        ticket.follow_up = FOLLOW_UP_TRANSITIONS[(ticket.follow_up, FollowUpOp.OFFER)]
         self.pending_evaluations.append((e.at + self.evaluation_window_ms, ticket.id))
         self._close(ticket, e.at)
         self.totals.finished += 1
@@ -362,6 +441,12 @@ class HallState:
 
     def _rated(self, e: ev.ServiceRated) -> None:
         ticket = self.tickets[e.ticket]
+        if e.follow_up:
+            ticket.follow_up = FOLLOW_UP_TRANSITIONS[(ticket.follow_up, FollowUpOp.RATE)]
+            self.totals.follow_ups += 1
+            if e.level.is_bad:
+                self.totals.bad_ratings += 1
+            return
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.RATE)]
         ticket.rating = e.level
         ticket.rating_id = e.rating_id
@@ -375,6 +460,81 @@ class HallState:
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.MISS)]
         self.totals.not_evaluated += 1
         self._trim_pending_evaluations()
+
+    # -- 差评 cases ---------------------------------------------------------------------------
+
+    def _case_number_set(self, e: ev.CaseNumberSet) -> None:
+        self.tickets[e.ticket].case_number = e.case_number
+
+    def _case_opened(self, e: ev.CaseOpened) -> None:
+        case = Case(
+            id=e.case,
+            ticket=e.ticket,
+            window=e.window,
+            staff=e.staff,
+            service=e.service,
+            department=e.department,
+            level=e.level,
+            follow_up=e.follow_up,
+            opened_at=e.at,
+            contact_due=e.contact_due,
+            rectify_due=e.rectify_due,
+        )
+        self.cases[e.case] = self.open_cases[e.case] = case
+        self.next_case_id = e.case + 1
+        self.totals.cases_opened += 1
+        self.next_case_due = min(self.next_case_due, case.next_due())
+
+    def _case_step(self, case_id: int, op: CaseOp, at: int, by: str, note: str) -> Case:
+        case = self.cases[case_id]
+        case.state = CASE_TRANSITIONS[(case.state, op)]
+        case.steps.append(CaseStep(op=op, at=at, by=by, note=note))
+        if case.state is CaseState.CLOSED:
+            self.open_cases.pop(case_id, None)
+            self.totals.cases_closed += 1
+        self._refresh_case_due()
+        return case
+
+    def _refresh_case_due(self) -> None:
+        self.next_case_due = min(
+            (c.next_due() for c in self.open_cases.values()), default=NO_DEADLINE
+        )
+
+    def _case_contacted(self, e: ev.CaseContacted) -> None:
+        case = self._case_step(e.case, CaseOp.CONTACT, e.at, e.by, e.note)
+        case.contacted_at = e.at
+        case.reached = e.reached
+
+    def _case_verified(self, e: ev.CaseVerified) -> None:
+        op = (
+            CaseOp.APPEAL
+            if e.outcome.is_appeal
+            else CaseOp.UPHOLD
+            if e.outcome is VerificationOutcome.UPHELD
+            else CaseOp.EXPLAIN
+        )
+        self._case_step(e.case, op, e.at, e.by, e.note).outcome = e.outcome
+
+    def _case_reviewed(self, e: ev.CaseReviewed) -> None:
+        op = CaseOp.GRANT_APPEAL if e.granted else CaseOp.REFUSE_APPEAL
+        self._case_step(e.case, op, e.at, e.by, e.note).appeal_granted = e.granted
+        if e.granted:
+            self.totals.ratings_struck += 1
+
+    def _case_rectified(self, e: ev.CaseRectified) -> None:
+        self._case_step(e.case, CaseOp.RECTIFY, e.at, e.by, e.note).rectified_at = e.at
+
+    def _case_closed(self, e: ev.CaseClosed) -> None:
+        self._case_step(e.case, CaseOp.CLOSE, e.at, e.by, e.note).closed_at = e.at
+
+    def _case_escalated(self, e: ev.CaseEscalated) -> None:
+        case = self._case_step(e.case, CaseOp.ESCALATE, e.at, "hallctl", e.step.value)
+        if e.step is ev.CaseDeadline.CONTACT:
+            case.contact_escalated = True
+        else:
+            case.rectify_escalated = True
+        self.totals.escalations += 1
+        self._refresh_case_due()
 
     def _trim_pending_evaluations(self) -> None:
         """Drop settled evaluations from the front, so the front is always awaiting."""
@@ -416,6 +576,8 @@ class HallState:
             config_digest=self.config_digest,
             last_day_closed_ms=self.last_day_closed_ms,
             opened_ms=self.opened_ms,
+            cases=list(self.cases.values()),
+            next_case_id=self.next_case_id,
         )
 
     @classmethod
@@ -444,6 +606,12 @@ class HallState:
                 state.open_numbers[ticket.number] = ticket.id
         for ticket in waiting:
             state._enqueue(ticket)
+        state.next_case_id = snap.next_case_id
+        for case in snap.cases:
+            state.cases[case.id] = case
+            if case.state is not CaseState.CLOSED:
+                state.open_cases[case.id] = case
+        state._refresh_case_due()
         return state
 
     # -- comparison (replay equivalence) -----------------------------------------------------

@@ -4,17 +4,18 @@ device states out.
 Theory of operation.
 
 * Inbound (``on_inbound``, called by the MQTT link for each decoded message): births and wills
-  update availability; acks clear pending commands; requests (a keypad press, a kiosk take,
-  a pad rating) are checked (known device, right kind, rate limit, a request id not already
+  update availability; acks clear pending commands; requests (a keypad press, a kiosk take, a
+  pad rating) are checked (known device, right kind, rate limit, a request id not already
   answered) and turned into engine commands. Each request runs as its own task, started in
   arrival order, so the engine decides in arrival order while the log commits them in groups.
   The reply goes out only after the command's events are durable.
 * Outbound (``on_events``, a runtime subscriber called after each durable record): the windows
   the events touch are marked dirty and flushed at once (callers, strips, pads of that window);
-  hall-wide devices (kiosks, hall screens, the waiting counts on callers) are flushed at most
-  every ``HALL_FLUSH_S``. A flush recomputes each device's desired state (``devices.views``)
-  and sends a ``show`` only when it differs from the last one sent. A birth, a rebirth request
-  or a controller restart sends the full state again: displays converge instead of hoping.
+  hall-wide devices (hall screens, kiosks, the waiting counts on callers) are flushed at most
+  every ``HALL_FLUSH_S[kind]`` (0.2 s, 1 s, 2 s). A flush recomputes each device's desired state
+  (``devices.views``) and sends a ``show`` only when it differs from the last one sent. A birth,
+  a rebirth request or a controller restart sends the full state again: displays converge
+  instead of hoping.
 * Every command to a device has a never-reused id and is re-sent until acked
   (``devices.outbound``); after the last try the failure is counted on the device.
 
@@ -45,13 +46,20 @@ from controller.runtime import Receipt
 from controller.state import HallState, Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
-from devices.outbound import OutboundCommands
+from devices.outbound import RETRY_DELAYS_S, OutboundCommands
 from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_name
 from firmware_protocols import mqtt_v1 as proto
 
 log = logging.getLogger("hallctl.devices")
 
-HALL_FLUSH_S: Final = 0.2
+# How often hall-wide views are refreshed (window events refresh their window at once). The
+# waiting count on a keypad or kiosk changes with every ticket in the hall; re-sending it to
+# every keypad on each change would cost more than the hall's real traffic.
+HALL_FLUSH_S: Final = {
+    DeviceKind.HALL_SCREEN: 0.2,
+    DeviceKind.KIOSK: 1.0,
+    DeviceKind.CALLER: 2.0,
+}
 TIMER_S: Final = 0.1
 RID_MEMORY: Final = 256
 MAX_IN_FLIGHT: Final = 4096
@@ -140,6 +148,7 @@ class DeviceHub:
         ids: MonotonicIds | None = None,
         followup_url: Callable[[int], str | None] = lambda ticket: None,
         clock: Callable[[], float] = time.monotonic,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> None:
         self.hall = hall
         self.link = link
@@ -152,17 +161,17 @@ class DeviceHub:
             d.id: d for d in self.config.devices if d.link is LinkKind.MQTT
         }
         self.by_window: dict[int, list[Device]] = {}
-        self.hall_wide: list[Device] = []
+        self.hall_wide: dict[DeviceKind, list[Device]] = {kind: [] for kind in HALL_FLUSH_S}
         for device in self.devices.values():
             if device.window is not None:
                 self.by_window.setdefault(device.window, []).append(device)
-            if device.kind in (DeviceKind.KIOSK, DeviceKind.HALL_SCREEN, DeviceKind.CALLER):
-                self.hall_wide.append(device)
+            if device.kind in HALL_FLUSH_S:
+                self.hall_wide[device.kind].append(device)
         self.availability = Availability()
         for device in self.config.devices:
             self.availability.add(device.id, device.kind.value, device.link.value, device.window)
         self.extras = HallExtras()
-        self.outbound = OutboundCommands()
+        self.outbound = OutboundCommands(retry_delays)
         self.stats = HubStats()
         self.printer: dict[str, proto.PrinterStatus] = {}
         self._last_sent: dict[str, proto.DeviceState] = {}
@@ -170,7 +179,7 @@ class DeviceHub:
         self._replies: dict[str, OrderedDict[int, proto.Reply | None]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._dirty_windows: set[int] = set()
-        self._hall_dirty = False
+        self._hall_dirty = dict.fromkeys(HALL_FLUSH_S, False)
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._seed_recent_calls()
@@ -180,15 +189,16 @@ class DeviceHub:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Retries, timers and hall-wide flushes until ``stop``; then finish requests."""
-        last_hall_flush = 0.0
+        last_flush = dict.fromkeys(HALL_FLUSH_S, 0.0)
         try:
             while not stop.is_set():
                 now = self._clock()
                 self._resend_due(now)
                 self._fire_timers()
-                if self._hall_dirty and now - last_hall_flush >= HALL_FLUSH_S:
-                    last_hall_flush = now
-                    self._flush_hall_wide()
+                for kind, every in HALL_FLUSH_S.items():
+                    if self._hall_dirty[kind] and now - last_flush[kind] >= every:
+                        last_flush[kind] = now
+                        self._flush_hall_wide(kind)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TIMER_S)
         finally:
@@ -437,7 +447,7 @@ class DeviceHub:
                 self.extras.recent_calls.appendleft(
                     proto.CallEntry(
                         number=event.number,
-                        window=window_name(self.config, event.window),
+                        window=window_name(self.hall.state, event.window),
                         recall=recall,
                     )
                 )
@@ -452,7 +462,8 @@ class DeviceHub:
                 self.extras.thanks_until_ms.pop(event.window, None)
             touched_hall = True
         if touched_hall:
-            self._hall_dirty = True
+            for kind in HALL_FLUSH_S:
+                self._hall_dirty[kind] = True
         if self._dirty_windows:
             self._schedule_window_flush()
 
@@ -468,9 +479,9 @@ class DeviceHub:
             for device in self.by_window.get(window, ()):
                 self._send_state(device)
 
-    def _flush_hall_wide(self) -> None:
-        self._hall_dirty = False
-        for device in self.hall_wide:
+    def _flush_hall_wide(self, kind: DeviceKind) -> None:
+        self._hall_dirty[kind] = False
+        for device in self.hall_wide[kind]:
             self._send_state(device)
 
     def _fire_timers(self) -> None:
@@ -548,7 +559,7 @@ class DeviceHub:
             assert ticket.window is not None
             self.extras.recent_calls.appendleft(
                 proto.CallEntry(
-                    number=ticket.number, window=window_name(self.config, ticket.window)
+                    number=ticket.number, window=window_name(self.hall.state, ticket.window)
                 )
             )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from controller.config.model import Device, HallConfig, Staff
+from controller.config.model import Device
 from controller.lifecycle import EvaluationState, WindowState
 from controller.state import HallState, WindowRuntime
 from firmware_protocols import mqtt_v1 as proto
@@ -46,9 +46,8 @@ class HallExtras:
     notice: str = ""
 
 
-def window_name(config: HallConfig, number: int) -> str:
-    window = config.window(number)
-    return window.name if window is not None else f"{number}号窗口"
+def window_name(state: HallState, number: int) -> str:
+    return state.window_names.get(number) or f"{number}号窗口"
 
 
 def _callable_waiting(state: HallState, window: WindowRuntime) -> int:
@@ -58,7 +57,7 @@ def _callable_waiting(state: HallState, window: WindowRuntime) -> int:
 
 def caller_view(state: HallState, window_number: int) -> proto.CallerState:
     window = state.windows[window_number]
-    member = config_staff(state.config, window.staff)
+    member = state.staff_by_id.get(window.staff) if window.staff else None
     staff = member.name if member is not None else None
     current = state.tickets[window.ticket].number if window.ticket is not None else None
     return proto.CallerState(
@@ -73,7 +72,7 @@ def display_view(
     state: HallState, window_number: int, extras: HallExtras
 ) -> proto.WindowDisplayState:
     window = state.windows[window_number]
-    name = window_name(state.config, window_number)
+    name = window_name(state, window_number)
     if window.state is WindowState.CALLING and window.ticket is not None:
         number = state.tickets[window.ticket].number
         lines = [f"请{number}号到{name}办理"]
@@ -98,8 +97,8 @@ def evaluator_view(
     """The pad's state, and when it changes by itself (ms), if it does."""
     config = state.config
     window = state.windows[window_number]
-    name = window_name(config, window_number)
-    staff = config_staff(config, window.staff)
+    name = window_name(state, window_number)
+    staff = state.staff_by_id.get(window.staff) if window.staff else None
     card = proto.EvaluatorState(
         mode=proto.EvaluatorMode.STAFF_CARD,
         window=name,
@@ -136,15 +135,6 @@ def evaluator_view(
                 )
                 return invite, ends
     return card, None
-
-
-def config_staff(config: HallConfig, staff_id: str | None) -> Staff | None:
-    if staff_id is None:
-        return None
-    for staff in config.staff:
-        if staff.id == staff_id:
-            return staff
-    return None
 
 
 def hall_screen_view(state: HallState, extras: HallExtras) -> proto.HallScreenState:

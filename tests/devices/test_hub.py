@@ -63,7 +63,7 @@ async def hall(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Hal
         [HallSource(config, "")],
         db_path=tmp_path / "hall.db",
         http_port=0,
-        extensions=[mqtt_devices()],
+        extensions=[mqtt_devices(retry_delays=(0.3, 0.6, 1.2))],
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(daemon.run(stop, ready))

@@ -53,6 +53,26 @@ class RatingChannel(enum.Enum):
     SMS = "sms"
 
 
+class RaterKind(enum.Enum):
+    """Who rated (national data element): a person or a legal person (法人)."""
+
+    INDIVIDUAL = "individual"
+    LEGAL_PERSON = "legal_person"
+
+
+class VerificationOutcome(enum.Enum):
+    """What checking a 差评 found (核实)."""
+
+    UPHELD = "upheld"  # founded: rectify
+    EXPLAINED = "explained"  # explained to the citizen, nothing to rectify
+    MISTAKEN = "mistaken"  # appeal: pressed by mistake (误评), for review
+    MALICIOUS = "malicious"  # appeal: malicious (恶意差评), for review
+
+    @property
+    def is_appeal(self) -> bool:
+        return self in (VerificationOutcome.MISTAKEN, VerificationOutcome.MALICIOUS)
+
+
 class Command(msgspec.Struct, frozen=True, tag_field="type", kw_only=True, gc=False):
     """Base of every command; ``type`` names it on the wire."""
 
@@ -156,7 +176,10 @@ class SetWindowServices(Command, frozen=True, tag="set_window_services"):
 
 
 class Rate(Command, frozen=True, tag="rate"):
-    """One rating of one finished service (一次一评). ``rating_id`` dedupes re-sends."""
+    """One rating of one finished service (一次一评). ``rating_id`` dedupes re-sends.
+
+    ``rater_sealed``: the rater's identity, already encrypted (``controller.haochaping.privacy``);
+    the engine and the log never see it in clear."""
 
     ticket: int
     level: RatingLevel
@@ -164,6 +187,70 @@ class Rate(Command, frozen=True, tag="rate"):
     reasons: tuple[str, ...] = ()
     text: str = ""
     rating_id: str = ""
+    rater_sealed: str = ""
+    rater_kind: RaterKind | None = None
+
+
+class FollowUpRate(Command, frozen=True, tag="follow_up_rate"):
+    """追评: the one follow-up rating of a finished service, through the ticket's QR code.
+
+    The public endpoint checks the ticket's signed token before submitting this; the engine
+    checks the rest (served, once, in time)."""
+
+    ticket: int
+    level: RatingLevel
+    channel: RatingChannel = RatingChannel.QR_CODE
+    reasons: tuple[str, ...] = ()
+    text: str = ""
+    rater_sealed: str = ""
+    rater_kind: RaterKind | None = None
+
+
+class SetCaseNumber(Command, frozen=True, tag="set_case_number"):
+    """The business system names the 办件编号 of a ticket's matter (up to 50 characters)."""
+
+    ticket: int
+    case_number: str
+
+
+class ContactCase(Command, frozen=True, tag="contact_case"):
+    """回访 done: ``reached`` False when the citizen could not be reached (anonymous, no
+    answer); the step is still recorded."""
+
+    case: int
+    by: str
+    reached: bool = True
+    note: str = ""
+
+
+class VerifyCase(Command, frozen=True, tag="verify_case"):
+    case: int
+    by: str
+    outcome: VerificationOutcome
+    note: str = ""
+
+
+class ReviewCase(Command, frozen=True, tag="review_case"):
+    """申诉复核: ``granted`` strikes the rating (mistaken or malicious); else rectify."""
+
+    case: int
+    by: str
+    granted: bool
+    note: str = ""
+
+
+class RectifyCase(Command, frozen=True, tag="rectify_case"):
+    case: int
+    by: str
+    note: str
+
+
+class CloseCase(Command, frozen=True, tag="close_case"):
+    """Closing feedback to the citizen (反馈)."""
+
+    case: int
+    by: str
+    note: str
 
 
 class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
@@ -173,7 +260,8 @@ class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
 
 
 class Tick(Command, frozen=True, tag="tick"):
-    """Let time-driven rules run (evaluation windows closing). Usually emits nothing."""
+    """Let time-driven rules run (evaluation windows closing, 差评 deadlines passing).
+    Usually emits nothing."""
 
 
 class CloseDay(Command, frozen=True, tag="close_day"):
@@ -199,6 +287,13 @@ AnyCommand = (
     | Resume
     | SetWindowServices
     | Rate
+    | FollowUpRate
+    | SetCaseNumber
+    | ContactCase
+    | VerifyCase
+    | ReviewCase
+    | RectifyCase
+    | CloseCase
     | MissEvaluation
     | Tick
     | CloseDay

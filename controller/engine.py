@@ -18,12 +18,21 @@ from zoneinfo import ZoneInfo
 from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import HallConfig, LeftoverPolicy, PriorityClass, Service
+from controller.haochaping.case_numbers import generated_case_number, valid_case_number
+from controller.haochaping.workdays import WorkCalendar, deadline_ms
 from controller.lifecycle import (
+    CASE_TRANSITIONS,
     EVALUATION_TRANSITIONS,
+    FOLLOW_UP_TRANSITIONS,
+    RECTIFY_PENDING_CASE_STATES,
     TICKET_TRANSITIONS,
     WINDOW_TRANSITIONS,
+    CaseOp,
+    CaseState,
     EvaluationOp,
     EvaluationState,
+    FollowUpOp,
+    FollowUpState,
     Rejected,
     RejectReason,
     TicketOp,
@@ -32,9 +41,14 @@ from controller.lifecycle import (
     WindowState,
 )
 from controller.policy import CallingPolicyEngine
-from controller.state import HallState, Ticket, WindowRuntime
+from controller.state import Case, HallState, Ticket, WindowRuntime
 
 R = RejectReason
+
+MAX_RATING_TEXT = 500
+MAX_ACTOR = 64
+MAX_NOTE = 2000
+DAY_MS = 86_400_000
 
 
 class BusinessDayClock:
@@ -77,6 +91,11 @@ class HallEngine:
         self._services = {s.id: s for s in config.services}
         self._day_clocks = {s.id: BusinessDayClock(tz, s) for s in config.services}
         self._staff = {s.id for s in config.staff}
+        evaluation = config.evaluation
+        self._tz = tz
+        self._reasons = {r.id for r in evaluation.reasons}
+        self._calendar = WorkCalendar(evaluation.holidays, evaluation.adjusted_workdays)
+        self._follow_up_ms = evaluation.follow_up_days * DAY_MS
         self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
             cmd.IssueTicket: self._issue,
             cmd.Login: self._login,
@@ -96,6 +115,13 @@ class HallEngine:
             cmd.Resume: self._resume,
             cmd.SetWindowServices: self._set_services,
             cmd.Rate: self._rate,
+            cmd.FollowUpRate: self._follow_up_rate,
+            cmd.SetCaseNumber: self._set_case_number,
+            cmd.ContactCase: self._contact_case,
+            cmd.VerifyCase: self._verify_case,
+            cmd.ReviewCase: self._review_case,
+            cmd.RectifyCase: self._rectify_case,
+            cmd.CloseCase: self._close_case,
             cmd.MissEvaluation: self._miss,
             cmd.Tick: self._tick,
             cmd.CloseDay: self._close_day,
@@ -404,28 +430,173 @@ class HallEngine:
     def _rate(self, c: cmd.Rate, now: int) -> list[ev.AnyEvent]:
         ticket = self._evaluable(c.ticket, now)
         assert (ticket.evaluation, EvaluationOp.RATE) in EVALUATION_TRANSITIONS
+        self._check_rating_content(c.reasons, c.text)
+        rated = self._rating_event(ticket, c, follow_up=False, now=now)
+        return [rated, *self._open_case(rated, ticket)]
+
+    def _follow_up_rate(self, c: cmd.FollowUpRate, now: int) -> list[ev.AnyEvent]:
+        ticket = self._ticket(c.ticket)
+        if ticket.follow_up is FollowUpState.NONE:
+            raise Rejected(R.NOT_FINISHED, f"{ticket.number} has not been served")
+        if (ticket.follow_up, FollowUpOp.RATE) not in FOLLOW_UP_TRANSITIONS:
+            raise Rejected(R.FOLLOW_UP_USED, f"{ticket.number} has its 追评 already")
+        assert ticket.done_at is not None
+        if now > ticket.done_at + self._follow_up_ms:
+            raise Rejected(R.EVALUATION_CLOSED, f"the 追评 period of {ticket.number} ended")
+        self._check_rating_content(c.reasons, c.text)
+        rated = self._rating_event(ticket, c, follow_up=True, now=now)
+        return [rated, *self._open_case(rated, ticket)]
+
+    def _check_rating_content(self, reasons: tuple[str, ...], text: str) -> None:
+        for reason in reasons:
+            if reason not in self._reasons:
+                raise Rejected(R.UNKNOWN_REASON, f"no reason tag {reason!r}")
+        if len(set(reasons)) != len(reasons):
+            raise Rejected(R.UNKNOWN_REASON, "a reason tag is listed twice")
+        if len(text) > MAX_RATING_TEXT:
+            raise Rejected(R.BAD_RATING_TEXT, f"at most {MAX_RATING_TEXT} characters")
+
+    def _rating_event(
+        self, ticket: Ticket, c: cmd.Rate | cmd.FollowUpRate, *, follow_up: bool, now: int
+    ) -> ev.ServiceRated:
         assert ticket.window is not None and ticket.staff is not None
+        case_number = ticket.case_number or generated_case_number(
+            self.config.hall.region_code, self.config.hall.id, ticket.day, ticket.id
+        )
+        return ev.ServiceRated(
+            at=now,
+            ticket=ticket.id,
+            window=ticket.window,
+            staff=ticket.staff,
+            service=ticket.service,
+            level=c.level,
+            channel=c.channel,
+            reasons=c.reasons,
+            text=c.text,
+            rating_id=c.rating_id if isinstance(c, cmd.Rate) else "",
+            follow_up=follow_up,
+            case_number=case_number,
+            rater_sealed=c.rater_sealed,
+            rater_kind=c.rater_kind,
+        )
+
+    def _open_case(self, rated: ev.ServiceRated, ticket: Ticket) -> list[ev.AnyEvent]:
+        """Every 差评 opens a case for the window's department, in the rating's own record."""
+        if not rated.level.is_bad:
+            return []
+        evaluation = self.config.evaluation
+        department = self.config.department_of(rated.window)
         return [
-            ev.ServiceRated(
-                at=now,
+            ev.CaseOpened(
+                at=rated.at,
+                case=self.state.next_case_id,
                 ticket=ticket.id,
-                window=ticket.window,
-                staff=ticket.staff,
-                service=ticket.service,
-                level=c.level,
-                channel=c.channel,
-                reasons=c.reasons,
-                text=c.text,
-                rating_id=c.rating_id,
+                window=rated.window,
+                staff=rated.staff,
+                service=rated.service,
+                department=department.id if department is not None else "",
+                level=rated.level,
+                follow_up=rated.follow_up,
+                contact_due=deadline_ms(
+                    self._calendar, self._tz, rated.at, evaluation.contact_working_days
+                ),
+                rectify_due=deadline_ms(
+                    self._calendar, self._tz, rated.at, evaluation.rectify_working_days
+                ),
             )
         ]
+
+    def _set_case_number(self, c: cmd.SetCaseNumber, now: int) -> list[ev.AnyEvent]:
+        ticket = self._ticket(c.ticket)
+        if not valid_case_number(c.case_number):
+            raise Rejected(R.BAD_CASE_NUMBER, "1 to 50 printable ASCII characters, no spaces")
+        return [ev.CaseNumberSet(at=now, ticket=ticket.id, case_number=c.case_number)]
+
+    # -- 差评 cases --------------------------------------------------------------------------
+
+    def _case_for(self, case_id: int, op: CaseOp, by: str, note: str) -> Case:
+        case = self.state.cases.get(case_id)
+        if case is None:
+            raise Rejected(R.UNKNOWN_CASE, f"no case {case_id}")
+        if not by.strip() or len(by) > MAX_ACTOR:
+            raise Rejected(R.BAD_CASE_STEP, f"name who did it (1 to {MAX_ACTOR} characters)")
+        if len(note) > MAX_NOTE:
+            raise Rejected(R.BAD_CASE_STEP, f"a note is at most {MAX_NOTE} characters")
+        if (case.state, op) not in CASE_TRANSITIONS:
+            raise Rejected(
+                R.CASE_STEP_NOT_ALLOWED, f"case {case_id} is {case.state.value}; cannot {op.value}"
+            )
+        return case
+
+    def _contact_case(self, c: cmd.ContactCase, now: int) -> list[ev.AnyEvent]:
+        self._case_for(c.case, CaseOp.CONTACT, c.by, c.note)
+        return [ev.CaseContacted(at=now, case=c.case, by=c.by, reached=c.reached, note=c.note)]
+
+    def _verify_case(self, c: cmd.VerifyCase, now: int) -> list[ev.AnyEvent]:
+        op = (
+            CaseOp.APPEAL
+            if c.outcome.is_appeal
+            else CaseOp.UPHOLD
+            if c.outcome is cmd.VerificationOutcome.UPHELD
+            else CaseOp.EXPLAIN
+        )
+        self._case_for(c.case, op, c.by, c.note)
+        return [ev.CaseVerified(at=now, case=c.case, by=c.by, outcome=c.outcome, note=c.note)]
+
+    def _review_case(self, c: cmd.ReviewCase, now: int) -> list[ev.AnyEvent]:
+        op = CaseOp.GRANT_APPEAL if c.granted else CaseOp.REFUSE_APPEAL
+        self._case_for(c.case, op, c.by, c.note)
+        return [ev.CaseReviewed(at=now, case=c.case, by=c.by, granted=c.granted, note=c.note)]
+
+    def _rectify_case(self, c: cmd.RectifyCase, now: int) -> list[ev.AnyEvent]:
+        self._case_for(c.case, CaseOp.RECTIFY, c.by, c.note)
+        if not c.note.strip():
+            raise Rejected(R.BAD_CASE_STEP, "say what was rectified")
+        return [ev.CaseRectified(at=now, case=c.case, by=c.by, note=c.note)]
+
+    def _close_case(self, c: cmd.CloseCase, now: int) -> list[ev.AnyEvent]:
+        self._case_for(c.case, CaseOp.CLOSE, c.by, c.note)
+        if not c.note.strip():
+            raise Rejected(R.BAD_CASE_STEP, "say what the citizen was told")
+        return [ev.CaseClosed(at=now, case=c.case, by=c.by, note=c.note)]
+
+    def _escalations(self, now: int) -> list[ev.AnyEvent]:
+        """Deadlines that passed with their step undone, each recorded once."""
+        if now < self.state.next_case_due:
+            return []
+        out: list[ev.AnyEvent] = []
+        for case in self.state.open_cases.values():
+            if case.next_due() > now:
+                continue
+            if (
+                case.state is CaseState.AWAITING_CONTACT
+                and not case.contact_escalated
+                and case.contact_due <= now
+            ):
+                out.append(
+                    ev.CaseEscalated(
+                        at=now, case=case.id, step=ev.CaseDeadline.CONTACT, due=case.contact_due
+                    )
+                )
+            if (
+                case.state in RECTIFY_PENDING_CASE_STATES
+                and not case.rectify_escalated
+                and case.rectify_due <= now
+            ):
+                out.append(
+                    ev.CaseEscalated(
+                        at=now, case=case.id, step=ev.CaseDeadline.RECTIFY, due=case.rectify_due
+                    )
+                )
+        return out
 
     def _miss(self, c: cmd.MissEvaluation, now: int) -> list[ev.AnyEvent]:
         ticket = self._evaluable(c.ticket, now)
         return [ev.EvaluationMissed(at=now, ticket=ticket.id)]
 
     def _tick(self, c: cmd.Tick, now: int) -> list[ev.AnyEvent]:
-        """Close rating windows that ran out (the pad never answered)."""
+        """Close rating windows that ran out (the pad never answered); escalate overdue 差评
+        case steps."""
         out: list[ev.AnyEvent] = []
         pending = self.state.pending_evaluations
         tickets = self.state.tickets
@@ -434,6 +605,7 @@ class HallEngine:
                 break
             if tickets[ticket_id].evaluation is EvaluationState.AWAITING:
                 out.append(ev.EvaluationMissed(at=now, ticket=ticket_id))
+        out.extend(self._escalations(now))
         return out
 
     # -- daily close -----------------------------------------------------------------------

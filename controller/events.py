@@ -7,9 +7,11 @@ MessagePack array, appended to the log as one unit. Events are self-describing m
 
 from __future__ import annotations
 
+import enum
+
 import msgspec
 
-from controller.commands import RatingChannel, RatingLevel
+from controller.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
 from controller.config.model import PriorityClass
 
 
@@ -126,6 +128,76 @@ class ServiceRated(Event, frozen=True, tag="service_rated"):
     reasons: tuple[str, ...] = ()
     text: str = ""
     rating_id: str = ""
+    follow_up: bool = False  # 追评 (through the ticket's QR code), not the pad's first rating
+    case_number: str = ""  # 办件编号: the business system's, or generated (records.py)
+    rater_sealed: str = ""  # encrypted identity (controller.haochaping.privacy); "" anonymous
+    rater_kind: RaterKind | None = None
+
+
+class CaseNumberSet(Event, frozen=True, tag="case_number_set"):
+    ticket: int
+    case_number: str
+
+
+class CaseDeadline(enum.Enum):
+    CONTACT = "contact"  # 回访
+    RECTIFY = "rectify"  # 整改
+
+
+class CaseOpened(Event, frozen=True, tag="case_opened"):
+    """A 差评 case, opened in the same record as the bad rating; deadlines fixed here."""
+
+    case: int
+    ticket: int
+    window: int
+    staff: str
+    service: str
+    department: str  # the department's id ("" when the window names none)
+    level: RatingLevel
+    follow_up: bool
+    contact_due: int
+    rectify_due: int
+
+
+class CaseContacted(Event, frozen=True, tag="case_contacted"):
+    case: int
+    by: str
+    reached: bool
+    note: str = ""
+
+
+class CaseVerified(Event, frozen=True, tag="case_verified"):
+    case: int
+    by: str
+    outcome: VerificationOutcome
+    note: str = ""
+
+
+class CaseReviewed(Event, frozen=True, tag="case_reviewed"):
+    case: int
+    by: str
+    granted: bool
+    note: str = ""
+
+
+class CaseRectified(Event, frozen=True, tag="case_rectified"):
+    case: int
+    by: str
+    note: str
+
+
+class CaseClosed(Event, frozen=True, tag="case_closed"):
+    case: int
+    by: str
+    note: str
+
+
+class CaseEscalated(Event, frozen=True, tag="case_escalated"):
+    """A deadline passed with its step undone (recorded once per case and deadline)."""
+
+    case: int
+    step: CaseDeadline
+    due: int
 
 
 class EvaluationMissed(Event, frozen=True, tag="evaluation_missed"):
@@ -162,6 +234,14 @@ AnyEvent = (
     | WindowResumed
     | WindowServicesChanged
     | ServiceRated
+    | CaseNumberSet
+    | CaseOpened
+    | CaseContacted
+    | CaseVerified
+    | CaseReviewed
+    | CaseRectified
+    | CaseClosed
+    | CaseEscalated
     | EvaluationMissed
     | DayClosed
     | HallConfigured

@@ -1,4 +1,4 @@
-"""Ticket, window and evaluation lifecycles as transition tables.
+"""Ticket, window, evaluation, follow-up and 差评 case lifecycles as transition tables.
 
 Theory of operation (after h11): every state a ticket, a window or an evaluation can be in is an
 enum member, and every legal move is one row of a table below. The engine asks the table whether
@@ -54,6 +54,25 @@ class EvaluationState(FastEnum):
     NOT_EVALUATED = "not_evaluated"
 
 
+class FollowUpState(FastEnum):
+    """The 追评 (follow-up rating through the ticket's QR code) of a service: one per ticket."""
+
+    NONE = "none"  # not finished yet
+    AVAILABLE = "available"
+    USED = "used"
+
+
+class CaseState(FastEnum):
+    """A 差评 case: 回访, verification, 整改 and closing feedback, in that order."""
+
+    AWAITING_CONTACT = "awaiting_contact"  # 待回访
+    AWAITING_VERIFICATION = "awaiting_verification"  # 待核实
+    UNDER_REVIEW = "under_review"  # 申诉复核: the rating was appealed as mistaken or malicious
+    RECTIFYING = "rectifying"  # 整改中
+    AWAITING_FEEDBACK = "awaiting_feedback"  # 待反馈
+    CLOSED = "closed"
+
+
 class TicketOp(FastEnum):
     CALL = "call"
     RECALL = "recall"
@@ -88,6 +107,23 @@ class EvaluationOp(FastEnum):
     INVITE = "invite"
     RATE = "rate"
     MISS = "miss"
+
+
+class FollowUpOp(FastEnum):
+    OFFER = "offer"
+    RATE = "rate"
+
+
+class CaseOp(FastEnum):
+    CONTACT = "contact"  # 回访 recorded
+    UPHOLD = "uphold"  # verified: the 差评 is founded
+    EXPLAIN = "explain"  # verified: explained to the citizen, nothing to rectify
+    APPEAL = "appeal"  # verified: mistaken or malicious, sent for review (申诉)
+    GRANT_APPEAL = "grant_appeal"  # review: the rating is struck
+    REFUSE_APPEAL = "refuse_appeal"  # review: the 差评 stands, rectify
+    RECTIFY = "rectify"  # 整改 recorded
+    CLOSE = "close"  # closing feedback given
+    ESCALATE = "escalate"  # a deadline passed (a flag on the case, the state stays)
 
 
 TS = TicketState
@@ -139,6 +175,34 @@ EVALUATION_TRANSITIONS: Final[dict[tuple[EvaluationState, EvaluationOp], Evaluat
 }
 
 
+FOLLOW_UP_TRANSITIONS: Final[dict[tuple[FollowUpState, FollowUpOp], FollowUpState]] = {
+    (FollowUpState.NONE, FollowUpOp.OFFER): FollowUpState.AVAILABLE,
+    (FollowUpState.AVAILABLE, FollowUpOp.RATE): FollowUpState.USED,
+}
+
+CS = CaseState
+
+CASE_TRANSITIONS: Final[dict[tuple[CaseState, CaseOp], CaseState]] = {
+    (CS.AWAITING_CONTACT, CaseOp.CONTACT): CS.AWAITING_VERIFICATION,
+    (CS.AWAITING_VERIFICATION, CaseOp.UPHOLD): CS.RECTIFYING,
+    (CS.AWAITING_VERIFICATION, CaseOp.EXPLAIN): CS.AWAITING_FEEDBACK,
+    (CS.AWAITING_VERIFICATION, CaseOp.APPEAL): CS.UNDER_REVIEW,
+    (CS.UNDER_REVIEW, CaseOp.GRANT_APPEAL): CS.AWAITING_FEEDBACK,
+    (CS.UNDER_REVIEW, CaseOp.REFUSE_APPEAL): CS.RECTIFYING,
+    (CS.RECTIFYING, CaseOp.RECTIFY): CS.AWAITING_FEEDBACK,
+    (CS.AWAITING_FEEDBACK, CaseOp.CLOSE): CS.CLOSED,
+    (CS.AWAITING_CONTACT, CaseOp.ESCALATE): CS.AWAITING_CONTACT,
+    (CS.AWAITING_VERIFICATION, CaseOp.ESCALATE): CS.AWAITING_VERIFICATION,
+    (CS.UNDER_REVIEW, CaseOp.ESCALATE): CS.UNDER_REVIEW,
+    (CS.RECTIFYING, CaseOp.ESCALATE): CS.RECTIFYING,
+}
+
+RECTIFY_PENDING_CASE_STATES: Final = frozenset(
+    {CS.AWAITING_CONTACT, CS.AWAITING_VERIFICATION, CS.UNDER_REVIEW, CS.RECTIFYING}
+)
+"""States in which the 整改 deadline still applies (verification or rectification unfinished)."""
+
+
 def _by_operation(table: dict[tuple[S, Op], S]) -> dict[Op, dict[S, S]]:
     """The same table indexed operation-first, for the fold's hot path (no tuple per lookup)."""
     nested: dict[Op, dict[S, S]] = {}
@@ -184,6 +248,15 @@ class RejectReason(enum.Enum):
     ALREADY_EVALUATED = "already_evaluated"
     EVALUATION_CLOSED = "evaluation_closed"
     BAD_SERVICE_LIST = "bad_service_list"
+    BAD_LEVEL = "bad_level"
+    UNKNOWN_REASON = "unknown_reason"
+    BAD_RATING_TEXT = "bad_rating_text"
+    BAD_FOLLOW_UP_TOKEN = "bad_follow_up_token"
+    FOLLOW_UP_USED = "follow_up_used"
+    BAD_CASE_NUMBER = "bad_case_number"
+    UNKNOWN_CASE = "unknown_case"
+    CASE_STEP_NOT_ALLOWED = "case_step_not_allowed"
+    BAD_CASE_STEP = "bad_case_step"
 
 
 class Rejected(Exception):
@@ -208,6 +281,8 @@ def render_markdown() -> str:
         ("Ticket", dict(TICKET_TRANSITIONS)),  # type: ignore[arg-type]
         ("Window", dict(WINDOW_TRANSITIONS)),  # type: ignore[arg-type]
         ("Evaluation (好差评)", dict(EVALUATION_TRANSITIONS)),  # type: ignore[arg-type]
+        ("Follow-up rating (追评)", dict(FOLLOW_UP_TRANSITIONS)),  # type: ignore[arg-type]
+        ("差评 case", dict(CASE_TRANSITIONS)),  # type: ignore[arg-type]
     ]
     for title, table in tables:
         lines += [f"## {title}", "", "| from | operation | to |", "|---|---|---|"]
@@ -223,6 +298,13 @@ def render_markdown() -> str:
         + '. Every ticket issued reaches exactly one of them (with `leftover = "expire"`, '
         "by the daily close at the latest; a ticket still being served at close is finished "
         "by its clerk).",
+        "",
+        "A 差评 case is opened by the engine in the same log record as the bad rating. Its "
+        "deadlines are fixed when it opens (working days, official calendar): `escalate` is "
+        "recorded once for 回访 when the case still awaits contact at its contact deadline, and "
+        "once for 整改 when it is still in "
+        + ", ".join(sorted(s.value for s in RECTIFY_PENDING_CASE_STATES))
+        + " at its rectification deadline (docs/haochaping.md).",
         "",
         "## Reject reasons",
         "",

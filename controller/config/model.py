@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 
 
 class DeviceKind(enum.Enum):
@@ -52,6 +52,7 @@ class Service:
     daily_reset: time = time(0, 0)
     green_channel: bool = True
     expected_minutes: float = 10.0
+    item_code: str = ""  # 事项编码 (national catalogue code of the matter), reported upward
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,17 @@ class Window:
     name: str
     services: tuple[WindowService, ...]
     department: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """A department (部门) whose windows sit in the hall; its 差评 cases are its own to handle.
+
+    ``code`` is the 18-character unified social credit code (统一社会信用代码)."""
+
+    id: str
+    name: str
+    code: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +140,48 @@ class CallingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasonTag:
+    """A 差评 reason a citizen may pick; ``code`` is what the provincial platform calls it."""
+
+    id: str
+    text: str
+    code: str = ""
+
+
+DEFAULT_REASON_TAGS: tuple[ReasonTag, ...] = (
+    ReasonTag(id="wait", text="等候时间长", code="01"),
+    ReasonTag(id="attitude", text="服务态度差", code="02"),
+    ReasonTag(id="efficiency", text="办事效率低", code="03"),
+    ReasonTag(id="guidance", text="一次告知不清", code="04"),
+    ReasonTag(id="other", text="其他", code="99"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Pad behaviour for 好差评 (一次一评)."""
+    """好差评: pad behaviour (一次一评), follow-up ratings, 差评 deadlines and escalation."""
 
     window_seconds: float = 30.0
     late_delivery_seconds: float = 300.0
+    reasons: tuple[ReasonTag, ...] = DEFAULT_REASON_TAGS
+    follow_up_days: int = 7  # a 追评 through the ticket's QR code is accepted this long
+    follow_up_url: str = ""  # base of the QR code's link; empty: no QR code on tickets
+    contact_working_days: int = 1  # 回访 due
+    rectify_working_days: int = 15  # 整改 due
+    escalation_webhook: str = ""  # POSTed a JSON notice for every overdue step; empty: none
+    secrets_file: str = ""  # HMAC and encryption keys; empty: "<db file>.secrets", generated
+    holidays: tuple[date, ...] = ()  # for years chinese-calendar does not cover yet
+    adjusted_workdays: tuple[date, ...] = ()  # 调休 working weekends, likewise
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """Real-time reporting to the provincial 好差评 platform (off when ``adapter`` is empty)."""
+
+    adapter: str = ""
+    url: str = ""
+    timeout_seconds: float = 10.0
+    max_backoff_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +225,7 @@ class HallConfig:
     services: tuple[Service, ...]
     windows: tuple[Window, ...]
     staff: tuple[Staff, ...] = ()
+    departments: tuple[Department, ...] = ()
     devices: tuple[Device, ...] = ()
     buses: tuple[SerialBus, ...] = ()
     policy: CallingPolicy = field(default_factory=CallingPolicy)
@@ -183,6 +233,7 @@ class HallConfig:
     store: StoreSettings = field(default_factory=StoreSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    reporting: Reporting = field(default_factory=Reporting)
     source: str = "<memory>"
 
     def service(self, service_id: str) -> Service | None:
@@ -195,4 +246,14 @@ class HallConfig:
         for w in self.windows:
             if w.number == number:
                 return w
+        return None
+
+    def department_of(self, window: int) -> Department | None:
+        """The department a window's ``department`` names (by id or by name)."""
+        found = self.window(window)
+        if found is None or not found.department:
+            return None
+        for d in self.departments:
+            if found.department in (d.id, d.name):
+                return d
         return None

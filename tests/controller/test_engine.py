@@ -258,8 +258,11 @@ def test_one_rating_per_service_within_the_window(engine: HallEngine) -> None:
     ticket = serving(engine)
     done = T0 + 10 * MINUTE
     engine.handle(c.Finish(window=1), done)
-    [rated] = engine.handle(c.Rate(ticket=ticket, level=c.RatingLevel.DISSATISFIED), done + 5_000)
+    rated, opened = engine.handle(
+        c.Rate(ticket=ticket, level=c.RatingLevel.DISSATISFIED), done + 5_000
+    )
     assert isinstance(rated, ev.ServiceRated) and rated.staff == "1001" and rated.service == "A"
+    assert isinstance(opened, ev.CaseOpened) and opened.ticket == ticket  # every 差评 a case
     assert engine.state.totals.bad_ratings == 1
     again = c.Rate(ticket=ticket, level=c.RatingLevel.VERY_SATISFIED)
     reject(engine, again, done + 6_000, R.ALREADY_EVALUATED)

@@ -1,0 +1,167 @@
+"""差评 cases: opened with the bad rating, steps as events, deadlines escalate once each."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import commands as c
+from controller import events as ev
+from controller.engine import HallEngine
+from controller.lifecycle import CaseState, Rejected, RejectReason
+from controller.state import HallState
+from tests.controller.halls import MINUTE
+from tests.controller.haochaping.conftest import T0, served
+
+R = RejectReason
+L = c.RatingLevel
+V = c.VerificationOutcome
+HOUR = 60 * MINUTE
+# T0 is Monday 2026-11-23 09:00 +08:00: 回访 due by the end of Tuesday, 整改 by the end of
+# Monday 2026-12-14 (15 working days).
+TUESDAY_END = T0 + 39 * HOUR
+RECTIFY_END = T0 + (21 * 24 + 15) * HOUR
+
+
+def bad_rating(engine: HallEngine, at: int = T0) -> int:
+    ticket = served(engine, at)
+    rated, opened = engine.handle(
+        c.Rate(ticket=ticket, level=L.DISSATISFIED, reasons=("wait",)), at + 10
+    )
+    assert isinstance(rated, ev.ServiceRated) and isinstance(opened, ev.CaseOpened)
+    return opened.case
+
+
+def reject(engine: HallEngine, command: c.AnyCommand, now: int, reason: RejectReason) -> None:
+    before = engine.state.fingerprint()
+    with pytest.raises(Rejected) as info:
+        engine.handle(command, now)
+    assert info.value.reason is reason
+    assert engine.state.fingerprint() == before, "a refused command changed the state"
+
+
+def test_a_bad_rating_opens_a_case_in_the_same_record(engine: HallEngine) -> None:
+    ticket = served(engine)
+    events = engine.handle(c.Rate(ticket=ticket, level=L.VERY_DISSATISFIED), T0 + 10)
+    rated, opened = events
+    assert isinstance(rated, ev.ServiceRated) and isinstance(opened, ev.CaseOpened)
+    assert opened.department == "zwb" and opened.window == 1 and opened.staff == "1001"
+    assert opened.contact_due == TUESDAY_END and opened.rectify_due == RECTIFY_END
+    case = engine.state.cases[opened.case]
+    assert case.state is CaseState.AWAITING_CONTACT
+
+
+def test_a_good_rating_opens_no_case(engine: HallEngine) -> None:
+    ticket = served(engine)
+    assert len(engine.handle(c.Rate(ticket=ticket, level=L.BASICALLY_SATISFIED), T0 + 10)) == 1
+    assert not engine.state.cases
+
+
+def test_upheld_case_runs_to_closing(engine: HallEngine) -> None:
+    case = bad_rating(engine)
+    engine.handle(c.ContactCase(case=case, by="王科长", note="电话回访"), T0 + HOUR)
+    engine.handle(c.VerifyCase(case=case, by="王科长", outcome=V.UPHELD), T0 + 2 * HOUR)
+    assert engine.state.cases[case].state is CaseState.RECTIFYING
+    engine.handle(c.RectifyCase(case=case, by="李主任", note="增开窗口"), T0 + 3 * HOUR)
+    engine.handle(c.CloseCase(case=case, by="李主任", note="已告知"), T0 + 4 * HOUR)
+    done = engine.state.cases[case]
+    assert done.state is CaseState.CLOSED and case not in engine.state.open_cases
+    assert [(s.op.value, s.by) for s in done.steps] == [
+        ("contact", "王科长"),
+        ("uphold", "王科长"),
+        ("rectify", "李主任"),
+        ("close", "李主任"),
+    ]
+    assert engine.state.totals.cases_closed == 1
+    assert engine.handle(c.Tick(), RECTIFY_END + HOUR) == []  # closed: nothing escalates
+
+
+def test_explained_case_skips_rectification(engine: HallEngine) -> None:
+    case = bad_rating(engine)
+    engine.handle(c.ContactCase(case=case, by="a", reached=False), T0 + HOUR)
+    engine.handle(c.VerifyCase(case=case, by="a", outcome=V.EXPLAINED), T0 + HOUR)
+    assert engine.state.cases[case].state is CaseState.AWAITING_FEEDBACK
+    reject(engine, c.RectifyCase(case=case, by="a", note="x"), T0 + HOUR, R.CASE_STEP_NOT_ALLOWED)
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_an_appeal_goes_to_review(engine: HallEngine, granted: bool) -> None:
+    case = bad_rating(engine)
+    engine.handle(c.ContactCase(case=case, by="a"), T0 + HOUR)
+    engine.handle(c.VerifyCase(case=case, by="a", outcome=V.MALICIOUS), T0 + HOUR)
+    assert engine.state.cases[case].state is CaseState.UNDER_REVIEW
+    engine.handle(c.ReviewCase(case=case, by="复核组", granted=granted), T0 + 2 * HOUR)
+    expected = CaseState.AWAITING_FEEDBACK if granted else CaseState.RECTIFYING
+    assert engine.state.cases[case].state is expected
+    assert engine.state.totals.ratings_struck == (1 if granted else 0)
+
+
+def test_case_steps_out_of_order_or_malformed_are_refused(engine: HallEngine) -> None:
+    case = bad_rating(engine)
+    verify = c.VerifyCase(case=case, by="a", outcome=V.UPHELD)
+    reject(engine, verify, T0 + HOUR, R.CASE_STEP_NOT_ALLOWED)
+    reject(engine, c.CloseCase(case=case, by="a", note="x"), T0 + HOUR, R.CASE_STEP_NOT_ALLOWED)
+    reject(engine, c.ContactCase(case=99, by="a"), T0 + HOUR, R.UNKNOWN_CASE)
+    reject(engine, c.ContactCase(case=case, by="  "), T0 + HOUR, R.BAD_CASE_STEP)
+    reject(engine, c.ContactCase(case=case, by="a", note="x" * 2001), T0 + HOUR, R.BAD_CASE_STEP)
+    engine.handle(c.ContactCase(case=case, by="a"), T0 + HOUR)
+    engine.handle(verify, T0 + HOUR)
+    reject(engine, c.RectifyCase(case=case, by="a", note=""), T0 + HOUR, R.BAD_CASE_STEP)
+
+
+def test_overdue_steps_escalate_once_each(engine: HallEngine) -> None:
+    case = bad_rating(engine)
+    assert engine.handle(c.Tick(), TUESDAY_END - 1) == []
+    [contact] = engine.handle(c.Tick(), TUESDAY_END)
+    assert isinstance(contact, ev.CaseEscalated) and contact.step is ev.CaseDeadline.CONTACT
+    assert contact.due == TUESDAY_END
+    assert engine.handle(c.Tick(), TUESDAY_END + HOUR) == []  # recorded once
+    engine.handle(c.ContactCase(case=case, by="a"), TUESDAY_END + HOUR)  # late, still recorded
+    assert engine.handle(c.Tick(), RECTIFY_END - 1) == []
+    [rectify] = engine.handle(c.Tick(), RECTIFY_END)
+    assert isinstance(rectify, ev.CaseEscalated) and rectify.step is ev.CaseDeadline.RECTIFY
+    assert engine.handle(c.Tick(), RECTIFY_END + HOUR) == []
+    assert engine.state.cases[case].contact_escalated
+    assert engine.state.cases[case].rectify_escalated
+    assert engine.state.totals.escalations == 2
+
+
+def test_a_contacted_case_does_not_escalate_contact(engine: HallEngine) -> None:
+    case = bad_rating(engine)
+    engine.handle(c.ContactCase(case=case, by="a"), T0 + HOUR)
+    assert engine.handle(c.Tick(), TUESDAY_END + HOUR) == []
+
+
+def test_deadlines_come_from_configuration(config: object) -> None:
+    from dataclasses import replace
+
+    from controller.config.model import HallConfig
+
+    assert isinstance(config, HallConfig)
+    five = replace(config, evaluation=replace(config.evaluation, rectify_working_days=5))
+    engine = HallEngine(five)
+    case = bad_rating(engine)
+    assert engine.state.cases[case].rectify_due == T0 + (7 * 24 + 15) * HOUR  # end of Mon 30th
+
+
+def test_cases_survive_snapshot_and_replay(engine: HallEngine) -> None:
+    log: list[list[ev.AnyEvent]] = []
+    original = engine.handle
+
+    def recording(command: c.AnyCommand, now: int) -> list[ev.AnyEvent]:
+        events = original(command, now)
+        log.append(events)
+        return events
+
+    engine.handle = recording  # type: ignore[method-assign]
+    case = bad_rating(engine)
+    second = bad_rating(engine, T0 + HOUR)
+    engine.handle(c.ContactCase(case=case, by="a"), T0 + 2 * HOUR)
+    engine.handle(c.Tick(), TUESDAY_END)
+    replayed = HallState(engine.config)
+    for events in log:
+        replayed.apply_all(events)
+    assert replayed.fingerprint() == engine.state.fingerprint()
+    restored = HallState.from_snapshot(engine.config, engine.state.to_snapshot())
+    assert restored.fingerprint() == engine.state.fingerprint()
+    assert restored.next_case_due == engine.state.next_case_due
+    assert set(restored.open_cases) == {case, second}

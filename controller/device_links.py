@@ -35,9 +35,13 @@ def mqtt_devices(
             def deliver(item: Inbound, box: list[DeviceHub] = hub_box) -> None:
                 box[0].on_inbound(item)
 
+            def bad(device: str, reason: str, detail: str, box: list[DeviceHub] = hub_box) -> None:
+                box[0].on_bad_payload(device, reason, detail)
+
             link = MqttLink(
                 LinkConfig(host=config.mqtt.host, port=config.mqtt.port, hall=runtime.hall_id),
                 handler=deliver,
+                on_bad_message=bad,
             )
             url = (lambda t, r=runtime: followup_url(r, t)) if followup_url else (lambda t: None)
             hub = (

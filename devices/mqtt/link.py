@@ -112,6 +112,9 @@ class _OneShotClient(gmqtt.Client):  # type: ignore[misc]
 
 
 Handler = Callable[[Inbound], None]
+BadMessageHandler = Callable[[str, str, str], None]
+"""Called with (device id, reason, detail) for an undecodable payload on a device's up topic,
+so the device can be told why (the link itself only moves bytes)."""
 
 
 class MqttLink:
@@ -123,8 +126,10 @@ class MqttLink:
         *,
         handler: Handler | None = None,
         sessions: MonotonicIds | None = None,
+        on_bad_message: BadMessageHandler | None = None,
     ) -> None:
         self.config = config
+        self._on_bad_message = on_bad_message
         self.hall = proto.check_id(config.hall, "hall")
         self._client_id = config.client_id or f"hallctl-{self.hall}"
         self._handler = handler
@@ -372,6 +377,13 @@ class MqttLink:
         except (proto.TopicError, proto.PayloadError) as exc:
             self.stats.decode_errors += 1
             log.warning("hall %s: dropped bad message on %s: %s", self.hall, topic, exc)
+            if isinstance(exc, proto.PayloadError) and self._on_bad_message is not None:
+                try:
+                    address = proto.parse_topic(topic)
+                except proto.TopicError:
+                    return
+                if address.device is not None and address.channel is proto.Channel.UP:
+                    self._on_bad_message(address.device, exc.reason.value, str(exc))
             return
         retained = bool(properties.get("retain", 0))
         self._deliver(Inbound(address.hall, address.device, address.channel, message, retained))

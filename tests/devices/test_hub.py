@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,8 +240,11 @@ async def test_flooding_device_is_limited_and_others_still_served(hall: Hall) ->
     caller = await hall.device("caller-1", "caller")
     for rid in range(1, 301):
         flooder.send(proto.TakeTicket(rid=rid, service="C"), qos=0)
+    started = time.perf_counter()
     reply = await press(caller, P.LOGIN, staff="1001")
+    took = time.perf_counter() - started
     assert reply.ok
+    assert took < 0.5, f"a keypad waited {took:.3f} s behind a flooding kiosk"
     await asyncio.sleep(0.5)
     stats = hall.hub.stats
     assert stats.rate_limited > 0
@@ -295,3 +299,26 @@ async def test_unacked_command_is_retried_then_counted_as_failed(hall: Hall) -> 
             break
         await asyncio.sleep(0.1)
     assert hall.hub.availability.devices["led-1"].failed_commands == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"\xc1\xc1 not msgpack", "not_msgpack"),
+        (proto.encode(proto.TakeTicket(rid=3, service="A"))[:-4], "truncated"),
+        (b"\x83\xa1t\xabtake_ticket\xa1v\x02\xa3rid\x01", "wrong_version"),
+        (b"\x82\xa1t\xa6launch\xa1v\x01", "unknown_type"),
+        (b"\x82\xa1t\xa4ping\xa1v\x01" + b"\x00" * 5000, "oversized"),
+    ],
+)
+async def test_bad_payload_is_answered_counted_and_changes_nothing(
+    hall: Hall, payload: bytes, code: str
+) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    before = hall.daemon.halls["demo"].state.fingerprint()
+    kiosk.send_raw(payload)
+    reply = await kiosk.wait_for(lambda m: isinstance(m, proto.Reply) and not m.ok)
+    assert isinstance(reply, proto.Reply) and reply.code == code
+    assert hall.hub.stats.bad_payloads == 1
+    assert hall.hub.availability.devices["kiosk-1"].errors == 1
+    assert hall.daemon.halls["demo"].state.fingerprint() == before

@@ -2,7 +2,7 @@
 
 A device is online from its birth (or first good serial reply) until its will (or three missed
 polls). MQTT births carry a session number that grows with every connect; a will whose session
-is older than the device's newest birth is a leftover of an earlier connection (delivered late
+is not the one of the device's newest birth is a leftover of another connection (delivered late
 by the broker) and is ignored, so it cannot mark a newer session offline.
 """
 
@@ -55,11 +55,13 @@ class Availability:
             status.since_ms = now_ms
         return changed
 
-    def will(self, device: str, session: int, now_ms: int) -> bool:
-        """Record a will; True when it took the device offline."""
+    def will(self, device: str, session: int, now_ms: int) -> bool | None:
+        """Record a will: True when it took the device offline, False when it changed nothing,
+        None when it is stale (its session is not the current birth's: docs/protocol/mqtt.md
+        section 5) and the device should be asked to re-announce."""
         status = self.devices[device]
-        if status.session is not None and session < status.session:
-            return False
+        if status.session is not None and session != status.session:
+            return None
         if not status.online:
             return False
         status.online = False

@@ -40,7 +40,7 @@ from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.engine import HallEngine
-from controller.lifecycle import Rejected, RejectReason
+from controller.lifecycle import Rejected, RejectReason, TicketState
 from controller.queries import estimated_wait_minutes
 from controller.runtime import Receipt
 from controller.state import HallState, Ticket
@@ -61,7 +61,8 @@ HALL_FLUSH_S: Final = {
     DeviceKind.CALLER: 2.0,
 }
 TIMER_S: Final = 0.1
-RID_MEMORY: Final = 256
+RID_MEMORY_S: Final = 600.0  # a request id is answered the same way for 10 minutes
+RID_MEMORY_MAX: Final = 2048  # and at most this many answers are kept per device
 MAX_IN_FLIGHT: Final = 4096
 BUCKET_RATE: Final = 20.0  # requests per second a device may sustain
 BUCKET_BURST: Final = 40.0
@@ -176,7 +177,8 @@ class DeviceHub:
         self.printer: dict[str, proto.PrinterStatus] = {}
         self._last_sent: dict[str, proto.DeviceState] = {}
         self._timers: dict[str, int] = {}
-        self._replies: dict[str, OrderedDict[int, proto.Reply | None]] = {}
+        # device -> rid -> (when first seen, reply or None while being decided)
+        self._replies: dict[str, OrderedDict[int, tuple[float, proto.Reply | None]]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._dirty_windows: set[int] = set()
         self._hall_dirty = dict.fromkeys(HALL_FLUSH_S, False)
@@ -230,9 +232,12 @@ class DeviceHub:
             self._on_birth(device, message, now_ms)
             return
         if isinstance(message, proto.Will):
-            if self.availability.will(device.id, message.session, now_ms):
+            took_offline = self.availability.will(device.id, message.session, now_ms)
+            if took_offline:
                 self.outbound.forget_device(device.id)
                 log.info("device offline", extra={"device": device.id})
+            elif took_offline is None:  # stale: make the retained status a birth again
+                self._send_tracked(device.id, proto.Rebirth(id=self._ids.next()))
             return
         self.availability.seen(device.id, now_ms)
         if isinstance(message, proto.Ack):
@@ -292,9 +297,14 @@ class DeviceHub:
             )
             return
         answered = self._replies.setdefault(device.id, OrderedDict())
+        now = self._clock()
+        while answered and (
+            len(answered) > RID_MEMORY_MAX or next(iter(answered.values()))[0] < now - RID_MEMORY_S
+        ):
+            answered.popitem(last=False)
         if rid in answered:
             self.stats.duplicates += 1
-            reply = answered[rid]
+            reply = answered[rid][1]
             if reply is not None:  # None: still being decided; its reply will come
                 self._publish(device.id, reply)
             return
@@ -304,9 +314,7 @@ class DeviceHub:
             self.stats.overloaded += 1
             self._reply(device.id, rid, False, "busy", "controller overloaded; retry")
             return
-        answered[rid] = None
-        if len(answered) > RID_MEMORY:
-            answered.popitem(last=False)
+        answered[rid] = (now, None)
         task = asyncio.get_running_loop().create_task(self._handle_request(device, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -340,7 +348,8 @@ class DeviceHub:
             log.exception("request failed", extra={"device": device.id})
             reply = self._make_reply(rid, False, "unavailable", str(exc)[:200])
         answered = self._replies.setdefault(device.id, OrderedDict())
-        answered[rid] = reply
+        first_seen = answered[rid][0] if rid in answered else self._clock()
+        answered[rid] = (first_seen, reply)
         self._publish(device.id, reply)
 
     async def _execute(self, device: Device, message: Any) -> proto.Reply:
@@ -430,6 +439,40 @@ class DeviceHub:
                 f"ticket {ticket.number} was served at window {ticket.window}",
             )
         return ticket
+
+    # -- console actions -----------------------------------------------------------------
+
+    def set_notice(self, text: str) -> None:
+        """The console's notice (empty: the configured one) on idle strips, screens, kiosks."""
+        self.extras.notice = text
+        self._dirty_windows.update(self.by_window)
+        self._schedule_window_flush()
+        for device in self.devices.values():
+            if device.kind in (DeviceKind.HALL_SCREEN, DeviceKind.KIOSK):
+                self._send_state(device)
+
+    def reprint(self, ticket_id: int, kiosk_id: str) -> None:
+        """Print a waiting ticket again at a kiosk (a jammed or lost slip); raises ``Refused``."""
+        device = self.devices.get(kiosk_id)
+        if device is None or device.kind is not DeviceKind.KIOSK:
+            raise Refused("not_a_kiosk", f"{kiosk_id} is not a networked kiosk of this hall")
+        if not self.availability.devices[kiosk_id].online:
+            raise Refused("device_offline", f"{kiosk_id} is offline")
+        printer = self.printer.get(kiosk_id)
+        if printer is not None and (printer.paper is proto.PaperLevel.OUT or printer.jam):
+            raise Refused("printer_unavailable", "the kiosk's printer is out of paper or jammed")
+        ticket = self.hall.state.tickets.get(ticket_id)
+        if ticket is None or ticket.state not in (TicketState.WAITING, TicketState.CALLED):
+            raise Refused("not_reprintable", f"ticket {ticket_id} is not waiting or called")
+        issued = ev.TicketIssued(
+            at=ticket.issued_at,
+            ticket=ticket.id,
+            number=ticket.number,
+            seq=ticket.seq,
+            service=ticket.service,
+            day=ticket.day,
+        )
+        self._print(device, issued)
 
     # -- outbound ------------------------------------------------------------------------
 

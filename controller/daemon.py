@@ -66,9 +66,10 @@ class Daemon:
     hubs: dict[str, Any] = field(default_factory=dict)  # hall id -> devices.hub.DeviceHub
     bound_port: int | None = None
     committer: GroupCommitter | None = None
+    store: SqliteStore | None = None  # for extensions keeping their own streams (accounts)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        store = await SqliteStore.open(self.db_path)
+        store = self.store = await SqliteStore.open(self.db_path)
         try:
             async with GroupCommitter(store) as committer:
                 self.committer = committer

@@ -68,7 +68,8 @@ async def replay_main(db: Path, *, hall: str | None, config: str | None, as_json
         print(f"{db}: {exc}", file=sys.stderr)
         return 2
     try:
-        halls = [hall] if hall else await store.halls()
+        # Streams starting with "~" are not halls (the console's accounts and audit).
+        halls = [hall] if hall else [h for h in await store.halls() if not h.startswith("~")]
         if not halls:
             print(f"{db}: the log is empty", file=sys.stderr)
             return 1

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from controller import commands as cmd
 from controller import events as ev
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL
 from controller.lifecycle import Rejected
 from controller.queries import hall_view
 from controller.runtime import HallRuntime, HallUnavailable
@@ -66,6 +67,8 @@ async def post_command(request: web.Request) -> web.Response:
         command = _command_decoder.decode(body)
     except msgspec.DecodeError as exc:
         return error(400, "bad_command", str(exc))
+    request[AUDIT_ACTION] = f"command:{type(command).__struct_config__.tag}"
+    request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
     try:
         receipt = await runtime.submit(command)
     except Rejected as exc:

@@ -1,0 +1,92 @@
+"""Alerts for the live hall: what needs a person now. A pure function of what the hub and
+the hall know; the console recomputes it on every update."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+import msgspec
+
+from controller.queries import HallView
+
+
+class AlertKind(enum.Enum):
+    DEVICE_OFFLINE = "device_offline"  # 设备离线
+    PRINTER = "printer"  # 打印机缺纸 / 卡纸
+    LONG_WAIT = "long_wait"  # 等候超时
+    CASE_OVERDUE = "case_overdue"  # 差评处理超期
+
+
+class Alert(msgspec.Struct, frozen=True):
+    kind: AlertKind
+    subject: str
+    text: str  # Chinese, for the console
+    since_ms: int = 0
+
+
+class DeviceFacts(msgspec.Struct, frozen=True):
+    """The part of a device's status alerts look at (``devices.availability.DeviceStatus``)."""
+
+    device: str
+    kind: str
+    window: int | None
+    online: bool
+    since_ms: int
+    printer: str = ""
+
+
+class OverdueCase(msgspec.Struct, frozen=True):
+    """A 差评 case step past its deadline (from the 好差评 module when present)."""
+
+    case: str
+    step: str  # 回访 or 整改
+    deadline_ms: int
+
+
+def hall_alerts(
+    view: HallView,
+    devices: Iterable[DeviceFacts],
+    *,
+    now_ms: int,
+    wait_alert_minutes: float,
+    overdue: Iterable[OverdueCase] = (),
+) -> list[Alert]:
+    alerts: list[Alert] = []
+    for device in devices:
+        where = f"{device.window}号窗口 " if device.window is not None else ""
+        if not device.online:
+            alerts.append(
+                Alert(
+                    AlertKind.DEVICE_OFFLINE,
+                    device.device,
+                    f"{where}{device.device} 离线",
+                    device.since_ms,
+                )
+            )
+        flags = set(device.printer.split(",")) if device.printer else set()
+        if "out" in flags or "jam" in flags:
+            what = "缺纸" if "out" in flags else "卡纸"
+            alerts.append(Alert(AlertKind.PRINTER, device.device, f"{device.device} 打印机{what}"))
+    threshold_ms = int(wait_alert_minutes * 60_000)
+    for service in view.services:
+        if service.waiting and service.longest_wait_ms > threshold_ms:
+            minutes = service.longest_wait_ms // 60_000
+            alerts.append(
+                Alert(
+                    AlertKind.LONG_WAIT,
+                    service.id,
+                    f"{service.name} 最长等候 {minutes} 分钟，建议增开窗口",
+                    now_ms - service.longest_wait_ms,
+                )
+            )
+    for case in overdue:
+        alerts.append(
+            Alert(
+                AlertKind.CASE_OVERDUE,
+                case.case,
+                f"差评 {case.case} {case.step}已超期",
+                case.deadline_ms,
+            )
+        )
+    return alerts

@@ -1,0 +1,163 @@
+"""Who may do what: authentication, roles, CSRF and the audit of every state change.
+
+One aiohttp middleware in front of every route:
+
+1. Public routes (login, static console assets, ``/healthz``, the OpenAPI document) pass.
+2. Otherwise the request needs a principal: an ``Authorization: Bearer hct_...`` API token
+   (machine clients) or the ``hallctl_session`` cookie (HttpOnly, SameSite=Strict). None: 401.
+3. A state-changing request made with a session cookie must echo the session's CSRF token in
+   ``X-CSRF-Token`` (403 ``bad_csrf`` otherwise); tokens are not sent by browsers on their own,
+   so they need none.
+4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked.
+5. Every non-GET request that reached step 2 is audited as an access event after it ran:
+   who, what (``request[AUDIT_ACTION]`` set by the handler, else method and route), which
+   hall, the outcome's HTTP status and error code. Refusals are audited too.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import msgspec
+from aiohttp import web
+
+from controller.auth.directory import Principal
+from controller.auth.model import Role
+from controller.http.api import error
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE
+
+log = logging.getLogger("hallctl.http")
+
+SESSION_COOKIE: Final = "hallctl_session"
+CSRF_HEADER: Final = "X-CSRF-Token"
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json")
+PUBLIC_ROUTES: Final = frozenset({("POST", "/api/v1/session"), ("GET", "/")})
+
+ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
+    ("GET", "/api/v1/users"): Role.ADMIN,
+    ("POST", "/api/v1/users"): Role.ADMIN,
+    ("POST", "/api/v1/users/{user}/disable"): Role.ADMIN,
+    ("POST", "/api/v1/users/{user}/password"): Role.ADMIN,
+    ("POST", "/api/v1/users/{user}/role"): Role.ADMIN,
+    ("GET", "/api/v1/tokens"): Role.ADMIN,
+    ("POST", "/api/v1/tokens"): Role.ADMIN,
+    ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
+    ("GET", "/api/v1/audit"): Role.ADMIN,
+    ("DELETE", "/api/v1/session"): Role.VIEWER,  # anyone may log out
+}
+
+PRINCIPAL: Final = web.RequestKey("principal", Principal)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_error_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+def route_pattern(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
+
+
+def needed_role(method: str, pattern: str) -> Role:
+    role = ROUTE_ROLES.get((method, pattern))
+    if role is not None:
+        return role
+    return Role.VIEWER if method in SAFE_METHODS else Role.OPERATOR
+
+
+def is_public(method: str, path: str, pattern: str) -> bool:
+    return (method, pattern) in PUBLIC_ROUTES or path.startswith(PUBLIC_PREFIXES)
+
+
+def authenticate(request: web.Request) -> Principal | None:
+    directory = request.app[CONSOLE].directory
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return directory.token(header[7:].strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return directory.session(cookie)
+    return None
+
+
+def _outcome(response: web.StreamResponse) -> str:
+    if response.status < 400:
+        return "ok"
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes):
+        try:
+            return _error_decoder.decode(body).get("code", "error")
+        except msgspec.DecodeError:
+            pass
+    return "error"
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    pattern = route_pattern(request)
+    method = request.method
+    if is_public(method, request.path, pattern):
+        return await handler(request)
+    principal = authenticate(request)
+    if principal is None:
+        return error(401, "not_logged_in", "log in or send an API token")
+    refusal: web.Response | None = None
+    if method not in SAFE_METHODS and principal.csrf is not None:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
+            refusal = error(403, "bad_csrf", f"missing or wrong {CSRF_HEADER} header")
+    role = needed_role(method, pattern)
+    if refusal is None and not principal.role.allows(role):
+        refusal = error(
+            403, "forbidden", f"{principal.role.value} may not do this; needs {role.value}"
+        )
+    if refusal is not None:
+        if method not in SAFE_METHODS:
+            await _audit(request, principal, pattern, refusal)
+        return refusal
+    request[PRINCIPAL] = principal
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if method not in SAFE_METHODS:
+            await _audit(request, principal, pattern, exc)
+        raise
+    if method not in SAFE_METHODS:
+        await _audit(request, principal, pattern, response)
+    return response
+
+
+async def _audit(
+    request: web.Request, principal: Principal, pattern: str, response: web.StreamResponse
+) -> None:
+    directory = request.app[CONSOLE].directory
+    try:
+        await directory.audit(
+            actor=principal.user,
+            via=principal.via,
+            action=request.get(AUDIT_ACTION) or f"{request.method} {pattern}",
+            hall=request.match_info.get("hall", ""),
+            detail=request.get(AUDIT_DETAIL, ""),
+            status=response.status,
+            outcome=_outcome(response),
+        )
+    except Exception:  # the action itself is already durable; say loudly that its audit is not
+        log.exception("audit record failed", extra={"user": principal.user})
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No framing, no foreign scripts: the console only ever loads its own assets."""
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -1,0 +1,393 @@
+"""The OpenAPI 3.1 document at ``/api/v1/openapi.json``.
+
+Paths are written here by hand (they are few and their wording matters); every body schema is
+generated from the msgspec structs the handlers actually decode and encode
+(``msgspec.json.schema_components``), so the document cannot drift from the wire types.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from aiohttp import web
+
+from controller import commands as cmd
+from controller.auth.model import ActionAudited
+from controller.console.alerts import Alert
+from controller.console.stats import Figures
+from controller.http.api import CommandReply, ErrorReply
+from controller.http.hall_api import (
+    DeviceView,
+    NoticeBody,
+    Ok,
+    RatingView,
+    ReprintBody,
+    TicketView,
+)
+from controller.http.live import CallNotice, LivePicture
+from controller.http.session_api import (
+    LoginBody,
+    NewTokenBody,
+    NewTokenReply,
+    NewUserBody,
+    PasswordBody,
+    RoleBody,
+    SessionView,
+    TokenView,
+    UserView,
+)
+from controller.queries import HallView
+
+REF: Final = "#/components/schemas/{name}"
+
+
+class HallSummary(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+_TYPES: Final[dict[str, Any]] = {
+    "Command": cmd.AnyCommand,
+    "CommandReply": CommandReply,
+    "Error": ErrorReply,
+    "HallView": HallView,
+    "HallList": list[HallSummary],
+    "Devices": list[DeviceView],
+    "Alerts": list[Alert],
+    "Tickets": list[TicketView],
+    "Ratings": list[RatingView],
+    "Figures": Figures,
+    "Notice": NoticeBody,
+    "Reprint": ReprintBody,
+    "Ok": Ok,
+    "Login": LoginBody,
+    "Session": SessionView,
+    "NewUser": NewUserBody,
+    "Password": PasswordBody,
+    "RoleChange": RoleBody,
+    "Users": list[UserView],
+    "User": UserView,
+    "NewToken": NewTokenBody,
+    "NewTokenReply": NewTokenReply,
+    "Tokens": list[TokenView],
+    "Audit": list[ActionAudited],
+    "LivePicture": LivePicture,
+    "CallNotice": CallNotice,
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def _json(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(name)}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "malformed request",
+        401: "not logged in",
+        403: "wrong role or CSRF token",
+        404: "unknown hall or item",
+        409: "refused",
+        413: "body too large",
+        429: "throttled",
+        503: "hall unavailable",
+    }
+    return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
+
+
+HALL: Final = {"name": "hall", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+
+
+def _op(
+    summary: str,
+    reply: str | None,
+    *,
+    body: str | None = None,
+    params: list[dict[str, Any]] | None = None,
+    errors: tuple[int, ...] = (401, 404),
+    media: str = "application/json",
+    public: bool = False,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "content": {media: {"schema": _ref(reply) if reply else {"type": "string"}}},
+        }
+    }
+    responses.update(_errors(*errors))
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    if public:
+        op["security"] = []
+    return op
+
+
+def build_document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(list(_TYPES.values()), ref_template=REF)
+    schemas = dict(components)
+    for name, kind in _TYPES.items():
+        schema, extra = msgspec.json.schema_components([kind], ref_template=REF)
+        schemas.update(extra)
+        if name not in schemas:
+            schemas[name] = schema[0]
+    day = _query("day", {"type": "string", "format": "date"}, "business day (default newest)")
+    hall_paths: dict[str, Any] = {
+        "/api/v1/halls": {"get": _op("Halls served by this daemon", "HallList", errors=(401,))},
+        "/api/v1/halls/{hall}": {
+            "parameters": [HALL],
+            "get": _op("Windows, queues and totals", "HallView"),
+        },
+        "/api/v1/halls/{hall}/commands": {
+            "parameters": [HALL],
+            "post": _op(
+                "Submit a command (200 means durable)",
+                "CommandReply",
+                body="Command",
+                errors=(400, 401, 403, 404, 409, 413, 503),
+            ),
+        },
+        "/api/v1/halls/{hall}/devices": {
+            "parameters": [HALL],
+            "get": _op(
+                "Devices with availability, firmware and errors",
+                "Devices",
+                params=[_query("offline", {"type": "boolean"}, "only offline devices")],
+            ),
+        },
+        "/api/v1/halls/{hall}/alerts": {
+            "parameters": [HALL],
+            "get": _op("Device offline, printer, long wait, overdue case alerts", "Alerts"),
+        },
+        "/api/v1/halls/{hall}/tickets": {
+            "parameters": [HALL],
+            "get": _op(
+                "Tickets in one state, oldest first",
+                "Tickets",
+                params=[
+                    _query(
+                        "state",
+                        {
+                            "type": "string",
+                            "enum": [
+                                "waiting",
+                                "called",
+                                "serving",
+                                "suspended",
+                                "done",
+                                "no_show",
+                                "cancelled",
+                                "expired",
+                            ],
+                        },
+                        "ticket state (default waiting)",
+                    ),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+                ],
+                errors=(400, 401, 404),
+            ),
+        },
+        "/api/v1/halls/{hall}/tickets/{ticket}/reprint": {
+            "parameters": [
+                HALL,
+                {"name": "ticket", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ],
+            "post": _op(
+                "Print a ticket again at a kiosk",
+                "Ok",
+                body="Reprint",
+                errors=(400, 401, 403, 404, 409),
+            ),
+        },
+        "/api/v1/halls/{hall}/notice": {
+            "parameters": [HALL],
+            "post": _op(
+                "Show a notice on LED strips, hall screens and kiosks (empty: the default)",
+                "Ok",
+                body="Notice",
+                errors=(400, 401, 403, 404, 409),
+            ),
+        },
+        "/api/v1/halls/{hall}/ratings": {
+            "parameters": [HALL],
+            "get": _op(
+                "Ratings, newest first",
+                "Ratings",
+                params=[
+                    _query(
+                        "level",
+                        {"type": "string", "enum": [lv.value for lv in cmd.RatingLevel]},
+                        "level",
+                    ),
+                    _query("window", {"type": "integer"}, "window number"),
+                    _query("staff", {"type": "string"}, "staff 工号"),
+                    _query("service", {"type": "string"}, "service id"),
+                    _query("bad", {"type": "boolean"}, "差评 only"),
+                    day,
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+                ],
+                errors=(400, 401, 404),
+            ),
+        },
+        "/api/v1/halls/{hall}/figures": {
+            "parameters": [HALL],
+            "get": _op("Figures of a day", "Figures", params=[day]),
+        },
+        "/api/v1/halls/{hall}/figures/{chart}.svg": {
+            "parameters": [
+                HALL,
+                {
+                    "name": "chart",
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "enum": [
+                            "arrivals",
+                            "waits",
+                            "satisfaction-window",
+                            "satisfaction-staff",
+                            "satisfaction-service",
+                            "coverage-window",
+                        ],
+                    },
+                },
+            ],
+            "get": _op("A chart of the day (SVG)", None, params=[day], media="image/svg+xml"),
+        },
+        "/api/v1/halls/{hall}/figures.csv": {
+            "parameters": [HALL],
+            "get": _op("The day's figures as CSV", None, params=[day], media="text/csv"),
+        },
+        "/api/v1/halls/{hall}/live": {
+            "parameters": [HALL],
+            "get": _op(
+                "Server-Sent Events: `picture` (LivePicture) on every change, `call` (CallNotice)",
+                None,
+                params=[_query("devices", {"type": "boolean"}, "include every device")],
+                media="text/event-stream",
+            ),
+        },
+        "/api/v1/halls/{hall}/voice.wav": {
+            "parameters": [HALL],
+            "get": _op(
+                "The announcement of a call (espeak-ng Mandarin)",
+                None,
+                params=[
+                    {
+                        "name": "number",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Z]{1,3}[0-9]{1,5}$"},
+                    },
+                    {
+                        "name": "window",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                    _query("recall", {"type": "boolean"}, "重呼"),
+                ],
+                media="audio/wav",
+                errors=(400, 401, 404, 409),
+            ),
+        },
+    }
+    access_paths: dict[str, Any] = {
+        "/api/v1/session": {
+            "post": _op(
+                "Log in; sets the session cookie; answers the CSRF token",
+                "Session",
+                body="Login",
+                errors=(400, 401, 429),
+                public=True,
+            ),
+            "get": _op("Who is logged in, and the CSRF token", "Session", errors=(401,)),
+            "delete": _op("Log out", "Ok", errors=(401, 403)),
+        },
+        "/api/v1/users": {
+            "get": _op("Accounts (admin)", "Users", errors=(401, 403)),
+            "post": _op("Add an account (admin)", "User", body="NewUser", errors=(400, 401, 403)),
+        },
+        "/api/v1/users/{user}/disable": {
+            "parameters": [_path("user")],
+            "post": _op("Disable an account (admin)", "Ok", errors=(401, 403, 404)),
+        },
+        "/api/v1/users/{user}/password": {
+            "parameters": [_path("user")],
+            "post": _op("Set a password (admin)", "Ok", body="Password", errors=(400, 401, 403)),
+        },
+        "/api/v1/users/{user}/role": {
+            "parameters": [_path("user")],
+            "post": _op("Change a role (admin)", "Ok", body="RoleChange", errors=(400, 401, 403)),
+        },
+        "/api/v1/tokens": {
+            "get": _op("API tokens (admin)", "Tokens", errors=(401, 403)),
+            "post": _op(
+                "Issue an API token (admin; shown once)",
+                "NewTokenReply",
+                body="NewToken",
+                errors=(400, 401, 403, 404),
+            ),
+        },
+        "/api/v1/tokens/{token_id}": {
+            "parameters": [_path("token_id")],
+            "delete": _op("Revoke an API token (admin)", "Ok", errors=(401, 403, 404)),
+        },
+        "/api/v1/audit": {
+            "get": _op(
+                "The audit trail, newest first (admin)",
+                "Audit",
+                params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "n")],
+                errors=(400, 401, 403),
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hallctl API",
+            "version": "1",
+            "description": "Service-hall control: commands, live hall, devices, 好差评 figures. "
+            "Errors are JSON {code, message}. State changes with a session cookie need the "
+            "X-CSRF-Token header; machine clients send Authorization: Bearer <token>.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": {**hall_paths, **access_paths},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "hallctl_session"},
+            },
+        },
+    }
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_document: bytes | None = None
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    global _document
+    if _document is None:
+        _document = msgspec.json.encode(build_document())
+    return web.Response(body=_document, content_type="application/json")
+
+
+def add_openapi_route(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.json", openapi_json)

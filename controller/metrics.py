@@ -1,0 +1,165 @@
+"""Prometheus metrics at ``/metrics``: what an operator graphs and alerts on.
+
+Most figures are read at scrape time from what the daemon already counts (availability, hub
+and link counters, queue lengths, group-commit counters), so nothing on the hot path pays for
+them. Three latencies are histograms observed as they happen: HTTP commands (request to
+durable answer), log commits (one group-commit transaction) and device acks (command sent to
+ack received, where the device layer reports it). The 好差评 outbox lag is exposed when that
+module registers a source (``ctx.extras["outbox_lag"]``: hall id -> seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from controller.http.context import CONSOLE, ConsoleContext
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The registry of one daemon (not the process-global one: tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.command_seconds = Histogram(
+            "hallctl_http_command_seconds",
+            "HTTP command: request received to durable answer",
+            ["hall"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "hallctl_log_commit_seconds",
+            "One group-commit transaction of the event log (write + fsync)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.ack_seconds = Histogram(
+            "hallctl_device_ack_seconds",
+            "Device command sent to ack received",
+            ["hall"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch(self, ctx: ConsoleContext) -> None:
+        self.registry.register(_DaemonCollector(ctx))
+        committer = ctx.committer
+        if committer is not None and hasattr(committer, "observe_commit"):
+            committer.observe_commit = lambda seconds, records: self.commit_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _DaemonCollector(Collector):
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Any]:
+        ctx = self.ctx
+        online = GaugeMetricFamily(
+            "hallctl_devices_online", "Devices online", labels=["hall", "kind"]
+        )
+        total = GaugeMetricFamily(
+            "hallctl_devices_configured", "Devices configured", labels=["hall", "kind"]
+        )
+        received = CounterMetricFamily(
+            "hallctl_device_messages_received", "MQTT messages from devices", labels=["hall"]
+        )
+        sent = CounterMetricFamily(
+            "hallctl_device_messages_sent", "MQTT messages to devices", labels=["hall"]
+        )
+        requests = CounterMetricFamily(
+            "hallctl_device_requests",
+            "Device requests (presses, tickets, ratings)",
+            labels=["hall"],
+        )
+        retries = CounterMetricFamily(
+            "hallctl_device_retries", "Device commands re-sent for want of an ack", labels=["hall"]
+        )
+        unacked = GaugeMetricFamily(
+            "hallctl_device_commands_pending", "Device commands awaiting an ack", labels=["hall"]
+        )
+        waiting = GaugeMetricFamily(
+            "hallctl_queue_waiting", "Tickets waiting", labels=["hall", "service"]
+        )
+        accepted = CounterMetricFamily(
+            "hallctl_commands_accepted", "Commands accepted by the engine", labels=["hall"]
+        )
+        rejected = CounterMetricFamily(
+            "hallctl_commands_rejected", "Commands refused by the engine", labels=["hall"]
+        )
+        log_seq = GaugeMetricFamily("hallctl_log_seq", "Newest log position", labels=["hall"])
+        for hall_id, runtime in ctx.halls.items():
+            state = runtime.state
+            for service, count in state.waiting_by_service.items():
+                waiting.add_metric([hall_id, service], count)
+            accepted.add_metric([hall_id], runtime.accepted_count)
+            rejected.add_metric([hall_id], runtime.rejected_count)
+            log_seq.add_metric([hall_id], state.seq)
+            hub = ctx.hub_of(hall_id)
+            if hub is None:
+                continue
+            by_kind: dict[str, list[int]] = {}
+            for status in hub.availability.devices.values():
+                counts = by_kind.setdefault(status.kind, [0, 0])
+                counts[0] += 1 if status.online else 0
+                counts[1] += 1
+            for kind, (up, configured) in sorted(by_kind.items()):
+                online.add_metric([hall_id, kind], up)
+                total.add_metric([hall_id, kind], configured)
+            link_stats = getattr(getattr(hub, "link", None), "stats", None)
+            if link_stats is not None:
+                received.add_metric([hall_id], link_stats.received)
+                sent.add_metric([hall_id], link_stats.published)
+            requests.add_metric([hall_id], hub.stats.requests)
+            retries.add_metric([hall_id], hub.stats.retries)
+            unacked.add_metric([hall_id], len(hub.outbound))
+        yield from (online, total, received, sent, requests, retries, unacked, waiting)
+        yield from (accepted, rejected, log_seq)
+        committer = ctx.committer
+        if committer is not None:
+            pending = GaugeMetricFamily(
+                "hallctl_log_commit_pending", "Appends queued or in flight in the group commit"
+            )
+            pending.add_metric([], committer.pending)
+            commits = CounterMetricFamily("hallctl_log_commits", "Group-commit transactions")
+            commits.add_metric([], committer.commits)
+            yield pending
+            yield commits
+        outbox_lag = ctx.extras.get("outbox_lag")
+        if outbox_lag is not None:
+            lag = GaugeMetricFamily(
+                "hallctl_outbox_lag_seconds",
+                "Age of the oldest undelivered 好差评 outbox message",
+                labels=["hall"],
+            )
+            for hall_id in ctx.halls:
+                lag.add_metric([hall_id], float(outbox_lag(hall_id)))
+            yield lag
+        feeds = ctx.extras.get("live_feeds", {})
+        live = GaugeMetricFamily("hallctl_live_connections", "Open live-update streams")
+        live.add_metric([], sum(f.connections for f in feeds.values()))
+        yield live
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_metrics_route(app: web.Application, metrics: Metrics) -> None:
+    app[METRICS] = metrics
+    metrics.watch(app[CONSOLE])
+    app.router.add_get("/metrics", metrics_endpoint)

@@ -33,7 +33,9 @@ from typing import TypeVar
 
 from controller.config.errors import ConfigError, ConfigProblem
 from controller.config.model import (
+    DEFAULT_REASON_TAGS,
     CallingPolicy,
+    Department,
     Device,
     DeviceKind,
     Evaluation,
@@ -44,6 +46,8 @@ from controller.config.model import (
     LinkKind,
     MqttSettings,
     PriorityClass,
+    ReasonTag,
+    Reporting,
     SerialBus,
     SerialLink,
     Service,
@@ -64,6 +68,10 @@ _IDENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,2}")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _REGION_CODE = re.compile(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
+_ITEM_CODE = re.compile(r"[0-9A-Za-z]{1,64}")
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 _SYNTAX_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _SYNTAX_AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$")
 
@@ -78,6 +86,7 @@ _TOP_KEYS = (
     "services",
     "windows",
     "staff",
+    "departments",
     "devices",
     "buses",
     "policy",
@@ -85,6 +94,7 @@ _TOP_KEYS = (
     "store",
     "mqtt",
     "http",
+    "reporting",
 )
 _HALL_KEYS = ("id", "name", "timezone", "region_code", "closing_time", "leftover", "notice")
 _SERVICE_KEYS = (
@@ -97,6 +107,7 @@ _SERVICE_KEYS = (
     "daily_reset",
     "green_channel",
     "expected_minutes",
+    "item_code",
 )
 _WINDOW_KEYS = ("number", "name", "department", "services")
 _WINDOW_SERVICE_KEYS = ("service", "weight")
@@ -111,7 +122,22 @@ _POLICY_KEYS = (
     "max_recalls",
     "implicit_start",
 )
-_EVALUATION_KEYS = ("window_seconds", "late_delivery_seconds")
+_EVALUATION_KEYS = (
+    "window_seconds",
+    "late_delivery_seconds",
+    "reasons",
+    "follow_up_days",
+    "follow_up_url",
+    "contact_working_days",
+    "rectify_working_days",
+    "escalation_webhook",
+    "secrets_file",
+    "holidays",
+    "adjusted_workdays",
+)
+_REASON_KEYS = ("id", "text", "code")
+_DEPARTMENT_KEYS = ("id", "name", "code")
+_REPORTING_KEYS = ("adapter", "url", "timeout_seconds", "max_backoff_seconds")
 _STORE_KEYS = ("kind", "path", "dsn", "snapshot_every_events")
 _MQTT_KEYS = ("host", "port", "username", "password")
 _HTTP_KEYS = ("host", "port")
@@ -177,6 +203,7 @@ def build_config(
         [s.id for s, t in services if t.ok("id")],
     )
     staff = _staff(top.array_of_tables("staff", _STAFF_KEYS))
+    departments = _departments(top.array_of_tables("departments", _DEPARTMENT_KEYS), windows)
     buses = _buses(top.array_of_tables("buses", _BUS_KEYS))
     devices = _devices(
         top.array_of_tables("devices", _DEVICE_KEYS),
@@ -191,6 +218,7 @@ def build_config(
     store = _store(top.table("store", _STORE_KEYS))
     mqtt = _mqtt(top.table("mqtt", _MQTT_KEYS))
     http = _http(top.table("http", _HTTP_KEYS))
+    reporting = _reporting(top.table("reporting", _REPORTING_KEYS))
     if problems:
         raise ConfigError(problems.in_file_order())
     return HallConfig(
@@ -198,6 +226,7 @@ def build_config(
         services=tuple(s for s, _ in services),
         windows=tuple(w for w, _ in windows),
         staff=tuple(s for s, _ in staff),
+        departments=tuple(d for d, _ in departments),
         devices=tuple(d for d, _ in devices),
         buses=tuple(b for b, _ in buses),
         policy=policy,
@@ -205,6 +234,7 @@ def build_config(
         store=store,
         mqtt=mqtt,
         http=http,
+        reporting=reporting,
         source=source,
     )
 
@@ -635,6 +665,33 @@ def _positive(value: float) -> None:
         raise _Invalid(f"must be greater than 0, got {_show(value)}")
 
 
+def _item_code(value: str) -> None:
+    if value and not _ITEM_CODE.fullmatch(value):
+        raise _Invalid(f"事项编码 is 1 to 64 letters or digits, got {_show(value)}")
+
+
+def uscc_check_character(body: str) -> str:
+    """The 18th character of a unified social credit code (GB 32100-2015) for its first 17."""
+    total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
+    return _USCC_CHARS[(31 - total % 31) % 31]
+
+
+def _uscc(value: str) -> None:
+    if len(value) != 18 or any(ch not in _USCC_CHARS for ch in value):
+        raise _Invalid(
+            f"a unified social credit code is 18 characters of 0-9 and A-Y without I, O, S, V, Z, "
+            f"got {_show(value)}"
+        )
+    expected = uscc_check_character(value[:17])
+    if value[17] != expected:
+        raise _Invalid(f"{_show(value)} fails its check character (expected {expected!r} last)")
+
+
+def _optional_url(value: str) -> None:
+    if value and not _HTTP_URL.fullmatch(value):
+        raise _Invalid(f"expected an http:// or https:// URL, got {_show(value)}")
+
+
 def _timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
@@ -728,6 +785,7 @@ def _service(t: _Table) -> Service:
         daily_reset=t.clock("daily_reset", time(0, 0)),
         green_channel=t.flag("green_channel", True),
         expected_minutes=t.number("expected_minutes", 10.0, check=_positive),
+        item_code=t.text("item_code", "", check=_item_code),
     )
 
 
@@ -1031,7 +1089,121 @@ def _evaluation(t: _Table) -> Evaluation:
     return Evaluation(
         window_seconds=t.number("window_seconds", 30.0, check=_between(10, 120)),
         late_delivery_seconds=t.number("late_delivery_seconds", 300.0, check=_between(0, 86400)),
+        reasons=_reasons(t),
+        follow_up_days=t.integer("follow_up_days", 7, check=_between(0, 366)),
+        follow_up_url=t.text("follow_up_url", "", check=_optional_url),
+        contact_working_days=t.integer("contact_working_days", 1, check=_between(1, 60)),
+        rectify_working_days=t.integer("rectify_working_days", 15, check=_between(1, 120)),
+        escalation_webhook=t.text("escalation_webhook", "", check=_optional_url),
+        secrets_file=t.text("secrets_file", ""),
+        holidays=_dates(t, "holidays"),
+        adjusted_workdays=_dates(t, "adjusted_workdays"),
     )
+
+
+def _reasons(t: _Table) -> tuple[ReasonTag, ...]:
+    """``[[evaluation.reasons]]``: the 差评 reason tags pads offer; the defaults when absent."""
+    if not t.has("reasons"):
+        return DEFAULT_REASON_TAGS
+    tables = t.array_of_tables("reasons", _REASON_KEYS, required=True)
+    parsed = [
+        (
+            ReasonTag(
+                id=r.ident("id"),
+                text=r.text("text", check=_short(32)),
+                code=r.text("code", "", check=_short(16)),
+            ),
+            r,
+        )
+        for r in tables
+    ]
+    _report_duplicates(
+        ((tag.id, r) for tag, r in parsed if r.ok("id")),
+        "id",
+        lambda v, first: f"reason id {_show(v)} is already used by {first}",
+    )
+    if len(parsed) > 16:
+        t.fail("reasons", f"a pad shows at most 16 reasons, got {len(parsed)}")
+    return tuple(tag for tag, _ in parsed)
+
+
+def _dates(t: _Table, key: str) -> tuple[date, ...]:
+    """A list of days, as TOML dates (2027-01-01) or strings ("2027-01-01")."""
+    if not t.has(key):
+        return ()
+    items = t.array(key)
+    if items is None:
+        return ()
+    days: list[date] = []
+    for index, item in enumerate(items):
+        day = _as_day(item)
+        if day is None:
+            t.fail_item(key, index, f"expected a date such as 2027-01-01, got {_describe(item)}")
+        else:
+            days.append(day)
+    return tuple(days)
+
+
+def _as_day(value: object) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _departments(
+    tables: list[_Table], windows: list[tuple[Window, _Table]]
+) -> list[tuple[Department, _Table]]:
+    parsed = [
+        (
+            Department(
+                id=t.ident("id"), name=t.text("name", check=_name), code=t.text("code", check=_uscc)
+            ),
+            t,
+        )
+        for t in tables
+    ]
+    _report_duplicates(
+        ((d.id, t) for d, t in parsed if t.ok("id")),
+        "id",
+        lambda v, first: f"department id {_show(v)} is already used by {first}",
+    )
+    _report_duplicates(
+        ((d.code, t) for d, t in parsed if t.ok("code")),
+        "code",
+        lambda v, first: f"unified social credit code {_show(v)} is already used by {first}",
+    )
+    if parsed:
+        known = [d.id for d, _ in parsed] + [d.name for d, _ in parsed]
+        for window, table in windows:
+            if window.department and table.ok("department") and window.department not in known:
+                table.fail(
+                    "department",
+                    f"unknown department {_show(window.department)}; [[departments]] define "
+                    f"{_listing(d.id for d, _ in parsed)} (match by id or name)"
+                    f"{_suggestion(window.department, known)}",
+                )
+    return parsed
+
+
+def _reporting(t: _Table) -> Reporting:
+    adapter = t.text("adapter", "", check=lambda v: _identifier(v) if v else None)
+    reporting = Reporting(
+        adapter=adapter,
+        url=t.text("url", "", check=_optional_url),
+        timeout_seconds=t.number("timeout_seconds", 10.0, check=_between(0.1, 300)),
+        max_backoff_seconds=t.number("max_backoff_seconds", 300.0, check=_between(1, 86400)),
+    )
+    if adapter and t.ok("adapter", "url") and not reporting.url:
+        t.fail(
+            "url",
+            'a reporting adapter needs the platform\'s url, e.g. "https://hcp.example.gov.cn/api"',
+        )
+    return reporting
 
 
 def _store(t: _Table) -> StoreSettings:

@@ -740,6 +740,7 @@ def test_reference_documents_every_key() -> None:
         "[[services]]": loader._SERVICE_KEYS,
         "[[windows]]": loader._WINDOW_KEYS,
         "[[staff]]": loader._STAFF_KEYS,
+        "[[departments]]": loader._DEPARTMENT_KEYS,
         "[[buses]]": loader._BUS_KEYS,
         "[[devices]]": loader._DEVICE_KEYS,
         "[policy]": loader._POLICY_KEYS,
@@ -747,6 +748,7 @@ def test_reference_documents_every_key() -> None:
         "[store]": loader._STORE_KEYS,
         "[mqtt]": loader._MQTT_KEYS,
         "[http]": loader._HTTP_KEYS,
+        "[reporting]": loader._REPORTING_KEYS,
     }
     assert {heading.strip("[]") for heading in sections} == set(loader._TOP_KEYS)
     parts = doc.split("\n### ")

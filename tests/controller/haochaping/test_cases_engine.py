@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from controller import commands as c
 from controller import events as ev
+from controller.config.model import HallConfig
 from controller.engine import HallEngine
 from controller.lifecycle import CaseState, Rejected, RejectReason
 from controller.state import HallState
@@ -131,12 +134,7 @@ def test_a_contacted_case_does_not_escalate_contact(engine: HallEngine) -> None:
     assert engine.handle(c.Tick(), TUESDAY_END + HOUR) == []
 
 
-def test_deadlines_come_from_configuration(config: object) -> None:
-    from dataclasses import replace
-
-    from controller.config.model import HallConfig
-
-    assert isinstance(config, HallConfig)
+def test_deadlines_come_from_configuration(config: HallConfig) -> None:
     five = replace(config, evaluation=replace(config.evaluation, rectify_working_days=5))
     engine = HallEngine(five)
     case = bad_rating(engine)

@@ -50,11 +50,17 @@ def parse_http(value: str) -> tuple[str, int]:
 
 
 async def _serve(daemon: Daemon) -> int:
+    from controller.ownership import HallOwned
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await daemon.run(stop)
+    try:
+        await daemon.run(stop)
+    except HallOwned as exc:
+        print(f"hallctl: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

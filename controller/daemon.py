@@ -24,6 +24,7 @@ from controller import commands as cmd
 from controller.config.model import HallConfig
 from controller.http.api import add_api_routes
 from controller.lifecycle import Rejected
+from controller.ownership import acquire_log_lock
 from controller.runtime import HallRuntime, HallUnavailable
 from controller.schedule import close_due
 from controller.store.group_commit import GroupCommitter
@@ -69,6 +70,13 @@ class Daemon:
     store: SqliteStore | None = None  # for extensions keeping their own streams (accounts)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        lock = await acquire_log_lock(self.db_path)
+        try:
+            await self._run_owned(stop, ready)
+        finally:
+            lock.release()
+
+    async def _run_owned(self, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
         store = self.store = await SqliteStore.open(self.db_path)
         try:
             async with GroupCommitter(store) as committer:

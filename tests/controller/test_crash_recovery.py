@@ -208,3 +208,32 @@ async def test_sigterm_stops_cleanly_and_keeps_the_log(hall_files: tuple[Path, P
     out, _ = await replay.communicate()
     assert replay.returncode == 0
     assert "calling" in out.decode() and "B001" in out.decode(), out.decode()
+
+
+async def test_a_second_daemon_on_the_same_log_refuses_to_start(
+    hall_files: tuple[Path, Path],
+) -> None:
+    config_path, db = hall_files
+    first = DaemonProcess(config_path, db)
+    await first.start()
+    try:
+        second = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "run",
+            "--config",
+            str(config_path),
+            "--db",
+            str(db),
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(second.communicate(), 20)
+        assert second.returncode == 3
+        assert "one writer per hall" in err.decode()
+    finally:
+        await first.terminate()

@@ -138,13 +138,24 @@ def _register_simulate(subparsers: Any) -> None:
     register_simulate_command(subparsers)
 
 
+def _register_report(subparsers: Any) -> None:
+    from controller.haochaping.report import register_report_command
+
+    register_report_command(subparsers)
+
+
 def _register_bench(subparsers: Any) -> None:
     from controller.bench import register_bench_command
 
     register_bench_command(subparsers)
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_demo, _register_simulate, _register_bench]
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [
+    _register_demo,
+    _register_simulate,
+    _register_report,
+    _register_bench,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

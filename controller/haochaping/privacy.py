@@ -1,0 +1,51 @@
+"""The rater's identity: sealed (AES-256-GCM) before it reaches the engine, masked when shown.
+
+A citizen may leave a name or phone number with a 追评 so the department can call back (回访).
+It is encrypted at the HTTP edge; the engine, the log, the outbox and every log line only ever
+see the sealed text. Window staff never see it; the console shows it masked (张*, 138****5678)
+and only code holding the key can open it (``unseal``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PREFIX: Final = "v1:"
+_AAD: Final = b"hallctl rater identity"
+MAX_IDENTITY: Final = 64
+
+
+class PrivacyError(Exception):
+    """A sealed identity that cannot be opened (wrong key, altered, not ours)."""
+
+
+def seal(identity: str, key: bytes) -> str:
+    """Encrypt with a fresh random nonce: equal identities give different texts."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, identity.encode("utf-8"), _AAD)
+    return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def unseal(sealed: str, key: bytes) -> str:
+    if not sealed.startswith(_PREFIX):
+        raise PrivacyError("not a sealed identity")
+    try:
+        raw = base64.urlsafe_b64decode(sealed[len(_PREFIX) :])
+        return AESGCM(key).decrypt(raw[:12], raw[12:], _AAD).decode("utf-8")
+    except (InvalidTag, ValueError) as exc:
+        raise PrivacyError("the sealed identity cannot be opened with this key") from exc
+
+
+def mask(identity: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧***, 13812345678 → 138****5678; shown, never the clear text."""
+    text = identity.strip()
+    if not text:
+        return ""
+    if text.isdigit() and len(text) >= 7:
+        return text[:3] + "*" * (len(text) - 7) + text[-4:]
+    return text[0] + "*" * max(1, len(text) - 1)

@@ -1,0 +1,203 @@
+"""Rating and case records after the national data elements, read from a hall's log.
+
+A record is what leaves the hall (the provincial platform, exports, the console): the event as
+logged, completed with names and codes from the configuration (事项编码, department code,
+region code, staff name). Its ``record_id`` is ``<hall>-<seq>-<index>``, the event's position in
+the log, so it is stable: re-sending a record after a restart sends the same id and the platform
+can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Final
+
+import msgspec
+
+from controller import events as ev
+from controller.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
+from controller.config.model import HallConfig
+from controller.store.base import EventStore
+
+CASE_EVENTS: Final = (
+    ev.CaseOpened,
+    ev.CaseContacted,
+    ev.CaseVerified,
+    ev.CaseReviewed,
+    ev.CaseRectified,
+    ev.CaseClosed,
+    ev.CaseEscalated,
+)
+_CASE_STEPS: Final[dict[type, str]] = {
+    ev.CaseOpened: "opened",
+    ev.CaseContacted: "contacted",
+    ev.CaseVerified: "verified",
+    ev.CaseReviewed: "reviewed",
+    ev.CaseRectified: "rectified",
+    ev.CaseClosed: "closed",
+    ev.CaseEscalated: "escalated",
+}
+
+
+class RatingRecord(msgspec.Struct, frozen=True, kw_only=True):
+    record_id: str
+    hall: str
+    ticket: int
+    case_number: str  # 办件编号
+    item_code: str  # 事项编码
+    item_name: str
+    department_code: str  # 统一社会信用代码
+    department_name: str
+    region_code: str
+    window: int
+    window_name: str
+    staff_id: str  # 工号
+    staff_name: str
+    channel: RatingChannel
+    level: RatingLevel
+    reasons: tuple[str, ...]
+    reason_codes: tuple[str, ...]
+    text: str
+    rated_at: int  # epoch ms
+    follow_up: bool
+    rater_kind: RaterKind | None
+    anonymous: bool  # no identity given (the sealed identity never leaves the hall)
+
+
+class CaseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    record_id: str
+    hall: str
+    case_id: str
+    step: str  # opened, contacted, verified, reviewed, rectified, closed, escalated
+    at: int
+    by: str = ""
+    note: str = ""
+    department_code: str = ""
+    rating_record_id: str = ""  # on "opened": the 差评 this case is about
+    contact_due: int | None = None
+    rectify_due: int | None = None
+    reached: bool | None = None
+    outcome: VerificationOutcome | None = None
+    appeal_granted: bool | None = None
+    overdue_step: str = ""  # on "escalated": contact or rectify
+    due: int | None = None
+
+
+AnyRecord = RatingRecord | CaseRecord
+
+
+def record_id(hall: str, seq: int, index: int) -> str:
+    return f"{hall}-{seq}-{index}"
+
+
+def case_id(hall: str, case: int) -> str:
+    return f"{hall}-C{case}"
+
+
+class RecordMaker:
+    """Turns one log record's events into outgoing records, with the hall's names and codes."""
+
+    def __init__(self, config: HallConfig) -> None:
+        self.config = config
+        self.hall = config.hall.id
+        self._services = {s.id: s for s in config.services}
+        self._staff = {s.id: s.name for s in config.staff}
+        self._reason_codes = {r.id: r.code for r in config.evaluation.reasons}
+        self._case_departments: dict[int, str] = {}
+
+    def records(self, seq: int, events: list[ev.AnyEvent]) -> Iterator[AnyRecord]:
+        for index, event in enumerate(events):
+            if isinstance(event, ev.ServiceRated):
+                yield self.rating(seq, index, event)
+            elif isinstance(event, CASE_EVENTS):
+                yield self.case_step(seq, index, event, events)
+
+    def rating(self, seq: int, index: int, e: ev.ServiceRated) -> RatingRecord:
+        config = self.config
+        service = self._services.get(e.service)
+        department = config.department_of(e.window)
+        window = config.window(e.window)
+        return RatingRecord(
+            record_id=record_id(self.hall, seq, index),
+            hall=self.hall,
+            ticket=e.ticket,
+            case_number=e.case_number,
+            item_code=service.item_code if service else "",
+            item_name=service.name if service else e.service,
+            department_code=department.code if department else "",
+            department_name=department.name
+            if department
+            else (window.department if window else ""),
+            region_code=config.hall.region_code,
+            window=e.window,
+            window_name=window.name if window else f"{e.window}号窗口",
+            staff_id=e.staff,
+            staff_name=self._staff.get(e.staff, ""),
+            channel=e.channel,
+            level=e.level,
+            reasons=e.reasons,
+            reason_codes=tuple(self._reason_codes.get(r, "") or r for r in e.reasons),
+            text=e.text,
+            rated_at=e.at,
+            follow_up=e.follow_up,
+            rater_kind=e.rater_kind,
+            anonymous=not e.rater_sealed,
+        )
+
+    def case_step(
+        self, seq: int, index: int, e: ev.AnyEvent, events: list[ev.AnyEvent]
+    ) -> CaseRecord:
+        rid = record_id(self.hall, seq, index)
+        step = _CASE_STEPS[type(e)]
+        if isinstance(e, ev.CaseOpened):
+            department = next((d for d in self.config.departments if d.id == e.department), None)
+            code = department.code if department else ""
+            self._case_departments[e.case] = code
+            rated = index > 0 and isinstance(events[index - 1], ev.ServiceRated)
+            return CaseRecord(
+                record_id=rid,
+                hall=self.hall,
+                case_id=case_id(self.hall, e.case),
+                step=step,
+                at=e.at,
+                department_code=code,
+                rating_record_id=record_id(self.hall, seq, index - 1) if rated else "",
+                contact_due=e.contact_due,
+                rectify_due=e.rectify_due,
+            )
+        assert isinstance(
+            e,
+            ev.CaseContacted
+            | ev.CaseVerified
+            | ev.CaseReviewed
+            | ev.CaseRectified
+            | ev.CaseClosed
+            | ev.CaseEscalated,
+        )
+        base = CaseRecord(
+            record_id=rid,
+            hall=self.hall,
+            case_id=case_id(self.hall, e.case),
+            step=step,
+            at=e.at,
+            department_code=self._case_departments.get(e.case, ""),
+        )
+        if isinstance(e, ev.CaseEscalated):
+            return msgspec.structs.replace(base, by="hallctl", overdue_step=e.step.value, due=e.due)
+        return msgspec.structs.replace(
+            base,
+            by=e.by,
+            note=e.note,
+            reached=e.reached if isinstance(e, ev.CaseContacted) else None,
+            outcome=e.outcome if isinstance(e, ev.CaseVerified) else None,
+            appeal_granted=e.granted if isinstance(e, ev.CaseReviewed) else None,
+        )
+
+
+async def read_log(
+    store: EventStore, hall: str, after: int = 0
+) -> AsyncIterator[tuple[int, list[ev.AnyEvent]]]:
+    """Every record of the hall after ``after``, decoded: (seq, events)."""
+    async for chunk in store.read(hall, after):
+        for stored in chunk:
+            yield stored.seq, ev.decode_record(stored.payload)

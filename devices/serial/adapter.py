@@ -94,7 +94,8 @@ class ProtocolAdapter(abc.ABC):
         """Whether ``item`` (a decoded frame) is this device's reply to ``exchange``."""
 
     def end_reply(self) -> Iterable[object | DecodeError]:
-        """The wait is over without a reply: flush partial bytes (TRUNCATED) and disarm."""
+        """The window closed (reply or not): flush what the decoder holds (a partial frame is
+        TRUNCATED, stray bytes GARBAGE) and disarm."""
         return ()
 
     def reportable(self, item: object, exchange: Exchange | None) -> object | None:

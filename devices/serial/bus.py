@@ -449,8 +449,9 @@ class BusMaster:
                     await window.done.wait()
             if self._lost:
                 raise _PortLost
-            if not window.got_reply:
-                self._take(window, device.adapter.end_reply())
+            # Flush what the decoder holds: a partial reply, or bytes that came in behind the
+            # reply in the same read (they would otherwise be lost without being counted).
+            self._take(window, device.adapter.end_reply())
         finally:
             self._window = None
         return window

@@ -76,6 +76,8 @@ class ModbusAdapter(ProtocolAdapter):
     def end_reply(self) -> Iterable[mb.Message | DecodeError]:
         if self._decoder.expecting is not None:
             self._decoder.cancel_expect()
+        else:
+            self._decoder.receive_gap()  # bytes after the response
         return list(self._decoder.events_received())
 
     def is_reply(self, exchange: Exchange, item: object) -> bool:

@@ -16,6 +16,9 @@ from simulator.serial.device import SimDevice
 
 FAST = 115200
 SLOW = 9600
+# Functional tests are about behaviour, not timing: a generous margin keeps a loaded machine's
+# scheduling delays from turning into timeouts (tests about timeouts set their own).
+MARGIN_S = 0.05
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Recorder:
         return [c.availability.value for c in self.changes if c.address == address]
 
 
-async def wait_until(predicate: Callable[[], bool], within: float = 3.0) -> None:
+async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
     """Poll ``predicate`` until true; fail the test with a clear message after ``within`` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -68,7 +71,7 @@ async def rig(
     line = LineSettings(baudrate)
     async with SimBus(line, devices) as sim:
         bus = SerialBus("rs485-test", sim.path, baudrate, turnaround_ms=turnaround_ms)
-        master = BusMaster(bus, settings or BusSettings())
+        master = BusMaster(bus, settings or BusSettings(timeout_margin_s=MARGIN_S))
         recorder = Recorder()
         for adapter in adapters:
             master.attach(adapter, recorder)

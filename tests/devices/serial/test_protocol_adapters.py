@@ -204,3 +204,25 @@ async def test_printer_paper_out_is_reported_by_the_status_poll() -> None:
         )
         with pytest.raises(CommandRefused):
             r.master.submit(0, PrintJob(b""))
+
+
+async def test_unsolicited_press_from_an_unknown_box_is_counted_not_delivered() -> None:
+    stranger = SimButtonBox(0x09, turnaround_s=TURN)
+    async with rig([stranger], [QSystemButtonsAdapter(0x05)]) as r:
+        await wait_until(lambda: r.master.statistics().port_opens == 1)
+        await asyncio.sleep(0.02)  # pyserial flushes input right after the open
+        stranger.press(0x41)
+        await wait_until(lambda: r.master.statistics().errors.get("unknown_address") == 1)
+        assert r.recorder.reports == []
+
+
+async def test_bytes_on_a_polled_bus_with_no_reply_due_are_counted_as_unexpected() -> None:
+    box = SimButtonBox(0x05, turnaround_s=TURN)  # a device that talks unasked, on a keypad bus
+    pad = SimKeypad(1, turnaround_s=TURN)
+    async with rig([pad, box], [KeypadAdapter(1)]) as r:
+        await wait_until(lambda: r.master.availability(1) is Availability.ONLINE)
+        box.press(0x41)
+        await wait_until(lambda: sum(r.master.statistics().errors.values()) >= 1)
+        assert box.replies_sent == 1
+        assert r.master.availability(1) is Availability.ONLINE
+        assert r.recorder.reports == []

@@ -78,6 +78,14 @@ class EventStore(Protocol):
         """Every hall with records."""
         ...
 
+    async def get_value(self, key: str) -> bytes | None:
+        """A small durable value beside the log (outbox cursors), None when never set."""
+        ...
+
+    async def put_value(self, key: str, value: bytes) -> None:
+        """Durably set ``key`` (one small transaction; callers batch their updates)."""
+        ...
+
     async def close(self) -> None:
         """Release files and connections."""
         ...
@@ -87,6 +95,14 @@ def check_hall_id(hall_id: str) -> None:
     """Reject a hall id no store would file records under."""
     if not isinstance(hall_id, str) or not hall_id:
         raise ValueError(f"hall id must be a non-empty string, got {hall_id!r}")
+
+
+def check_key(key: str, value: bytes | None = None) -> None:
+    """Reject a key-value call no store could honour."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+    if value is not None and not isinstance(value, bytes):
+        raise TypeError(f"value must be bytes, got {type(value).__name__}")
 
 
 def check_append(hall_id: str, payloads: Sequence[bytes]) -> None:

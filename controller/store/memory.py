@@ -18,6 +18,7 @@ from controller.store.base import (
     StoreError,
     check_append,
     check_hall_id,
+    check_key,
 )
 
 DEFAULT_READ_CHUNK: Final = 10_000
@@ -33,6 +34,7 @@ class MemoryStore:
             raise ValueError(f"read_chunk must be positive, got {read_chunk}")
         self._records: dict[str, list[StoredRecord]] = {}
         self._snapshots: dict[str, Snapshot] = {}
+        self._values: dict[str, bytes] = {}
         self._read_chunk = read_chunk
         self._closed = False
         self.commit_count = 0
@@ -104,6 +106,17 @@ class MemoryStore:
         """Every hall with records, sorted."""
         self._check_open()
         return sorted(hall for hall, log in self._records.items() if log)
+
+    async def get_value(self, key: str) -> bytes | None:
+        check_key(key)
+        self._check_open()
+        return self._values.get(key)
+
+    async def put_value(self, key: str, value: bytes) -> None:
+        check_key(key, value)
+        self._check_open()
+        await asyncio.sleep(0)
+        self._values[key] = value
 
     async def close(self) -> None:
         """Refuse further calls; the data is dropped with the object."""

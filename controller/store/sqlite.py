@@ -29,6 +29,7 @@ from controller.store.base import (
     StoreError,
     check_append,
     check_hall_id,
+    check_key,
 )
 
 SCHEMA_VERSION: Final = 1
@@ -52,6 +53,13 @@ _SCHEMA: Final = (
         payload BLOB NOT NULL
     )""",
 )
+
+_KV_TABLE: Final = """CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+) WITHOUT ROWID"""
+_PUT_VALUE: Final = """INSERT INTO kv (key, value) VALUES (?, ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
 
 _INSERT: Final = "INSERT INTO records (hall, seq, payload) VALUES (?, ?, ?)"
 _READ_CHUNK: Final = (
@@ -159,6 +167,16 @@ class SqliteStore:
         """Every hall with records, sorted."""
         return await self._call(self._halls_sync)
 
+    async def get_value(self, key: str) -> bytes | None:
+        """A value kept beside the log (the ``kv`` table), None when never set."""
+        check_key(key)
+        return await self._call(self._get_value_sync, key)
+
+    async def put_value(self, key: str, value: bytes) -> None:
+        """Set ``key`` durably (its own small transaction, fsynced like an append)."""
+        check_key(key, value)
+        await self._call(self._put_value_sync, key, value)
+
     async def close(self) -> None:
         """Finish queued work, close the connection and the thread; later calls raise."""
         if self._closed:
@@ -229,6 +247,13 @@ class SqliteStore:
             )
         self._conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
 
+    def _get_value_sync(self, key: str) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _put_value_sync(self, key: str, value: bytes) -> None:
+        self._conn.execute(_PUT_VALUE, (key, value))
+
     def _load_snapshot_sync(self, hall_id: str) -> Snapshot | None:
         row = self._conn.execute(
             "SELECT seq, payload FROM snapshots WHERE hall = ?", (hall_id,)
@@ -250,6 +275,7 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
             raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         _check_or_create_schema(conn, path)
+        conn.execute(_KV_TABLE)  # added after version 1 shipped; older files gain it here
         if is_new:
             _fsync_directory(path.parent)
         return conn, _load_last_seqs(conn)

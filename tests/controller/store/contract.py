@@ -122,3 +122,14 @@ class StoreContract:
         with pytest.raises(StoreError, match="closed"):
             await store.last_seq("h1")
         await store.close()  # idempotent
+
+    async def test_values_beside_the_log(self, store: Any) -> None:
+        assert await store.get_value("outbox:a") is None
+        await store.put_value("outbox:a", b"17")
+        await store.put_value("outbox:a", b"18")
+        assert await store.get_value("outbox:a") == b"18"
+        with pytest.raises(ValueError):
+            await store.put_value("", b"x")
+        with pytest.raises(TypeError):
+            await store.put_value("k", "text")
+        assert await store.halls() == []  # values are not records

@@ -172,3 +172,15 @@ async def test_cancelled_open_leaves_no_thread_and_a_usable_file(tmp_path: Path)
         assert await store.append("h1", [b"a"]) == [1]
     finally:
         await store.close()
+
+
+async def test_values_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "kv.db"
+    store = await SqliteStore.open(path)
+    await store.put_value("outbox:json_v1:h1", b"42")
+    await store.close()
+    reopened = await SqliteStore.open(path)
+    try:
+        assert await reopened.get_value("outbox:json_v1:h1") == b"42"
+    finally:
+        await reopened.close()

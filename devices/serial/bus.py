@@ -297,7 +297,11 @@ class BusMaster:
             self._lost = False
             try:
                 await self._serve()
-            except (_PortLost, PortClosedError):
+            except (_PortLost, PortClosedError, Exception) as exc:
+                # A lost port, or a bug in an adapter: either way start over on a fresh port
+                # rather than leave the bus dead.
+                if not isinstance(exc, (_PortLost, PortClosedError)):
+                    log.exception("bus %s: unexpected error; reopening the port", self.bus.id)
                 self._counters.error(FailureReason.PORT_LOST)
                 self._all_offline()
                 retry = reconnector.lost()

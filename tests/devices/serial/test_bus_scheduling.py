@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from devices.serial.adapter import Availability
+from devices.serial.adapter import Availability, Exchange
 from devices.serial.adapters.keypad import KeypadAdapter
 from devices.serial.adapters.led import LedStripAdapter
 from devices.serial.bus import (
@@ -222,3 +222,30 @@ async def test_a_lost_port_takes_every_device_offline_and_is_reopened() -> None:
         stats = r.master.statistics()
         assert stats.errors[FailureReason.PORT_LOST.value] == 1 and stats.port_opens == 1
         assert r.recorder.states(1) == ["online", "offline"]
+
+
+class _BuggyKeypad(KeypadAdapter):
+    """An adapter with a bug that fires once."""
+
+    def __init__(self, address: int) -> None:
+        super().__init__(address)
+        self.exploded = False
+
+    def poll(self) -> Exchange:
+        if not self.exploded:
+            self.exploded = True
+            raise RuntimeError("adapter bug")
+        return super().poll()
+
+
+async def test_an_adapter_bug_is_logged_and_the_bus_starts_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from devices.mqtt.reconnect import BackoffPolicy
+
+    devices = pads(1)
+    settings = BusSettings(reconnect=BackoffPolicy(0.01, 1.0, 0.02, 0.0), timeout_margin_s=MARGIN_S)
+    async with rig(devices, [_BuggyKeypad(1)], settings=settings) as r:
+        await wait_until(lambda: r.master.availability(1) is Availability.ONLINE)
+        assert r.master.statistics().port_opens == 2
+        assert "adapter bug" in caplog.text

@@ -61,3 +61,26 @@ def test_modbus_poll_comes_from_the_options() -> None:
 def test_unknown_protocol_names_the_known_ones() -> None:
     with pytest.raises(UnknownAdapterError, match="keypad_bus"):
         adapter_for(SerialLink("b", 1, "dlt645_v2"))
+
+
+def test_adapters_put_the_vendor_documents_bytes_on_the_wire() -> None:
+    """The frames the adapters send are the hex examples of docs/protocol/*.md."""
+    from firmware_protocols import keypad_bus as kb
+
+    strip = adapter_for(SerialLink("b", 3, "led_strip")).command(
+        led_strip.ShowText(3, "请A001号到3号窗口")
+    )
+    assert strip.frame == bytes.fromhex(
+        "AA 03 BB 51 54 20 01 00 99 00 63 C7 EB 41 30 30 31 BA C5 B5 BD 33 BA C5 B4 B0 BF DA FF"
+    )
+    assert strip.expects_reply and strip.max_reply_bytes == 9
+    poll = adapter_for(SerialLink("b", 5, "keypad_bus")).poll()
+    assert poll is not None and poll.frame == bytes.fromhex("FF 68 02 02 68 05 04 09 16")
+    keypad = adapter_for(SerialLink("b", 5, "keypad_bus"))
+    ack = keypad.follow_up(poll, kb.KeyPress(5, kb.Key.CALL))
+    assert ack is not None and not ack.expects_reply
+    assert ack.frame == bytes.fromhex("FF 68 03 03 68 05 10 0C 21 16")  # the echo
+    native_poll = adapter_for(SerialLink("b", 3, "native")).poll()
+    assert native_poll is not None and native_poll.frame[:7] == bytes.fromhex(
+        "A5 5A 00 03 01 01 00"
+    )

@@ -1,0 +1,231 @@
+"""The durable outbox: every rating and case record of a hall's log, to one destination.
+
+Theory of operation. The log is the queue: an outbox keeps only a cursor, the seq of the last
+log record whose outgoing records were all settled (delivered, or rejected for good), stored
+beside the log (``EventStore.put_value``). It reads the log after the cursor, turns each record
+into outgoing records (``records.RecordMaker``), keeps those its adapter wants, and sends them in
+log order, one at a time. A failure is retried with capped, jittered exponential backoff until
+it succeeds; nothing later overtakes it, so the platform sees updates in order. A record the
+platform refuses for good is set aside (counted, its id kept under ``…:rejected``) and the
+outbox goes on. The cursor is saved after each settled log record, at most every
+``SAVE_EVERY_S`` while busy, and at once when caught up or stopping.
+
+After a restart the outbox resumes at its cursor; records between the last save and the crash
+are sent again with the same ``record_id``, which the platform uses to drop duplicates
+(at-least-once delivery, idempotent at the receiver). New records wake it through the runtime's
+subscriber hook (``notify``) once they are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import aiohttp
+import msgspec
+
+from controller import events as ev
+from controller.config.model import HallConfig
+from controller.haochaping.adapters.base import Adapter, Request, Verdict
+from controller.haochaping.records import AnyRecord, RatingRecord, RecordMaker, read_log
+from controller.store.base import EventStore
+
+log = logging.getLogger("hallctl.haochaping.outbox")
+
+SAVE_EVERY_S: Final = 1.0
+FIRST_BACKOFF_S: Final = 0.5
+MAX_REJECTED_KEPT: Final = 1000
+
+Send = Callable[[Request, float], Awaitable[tuple[int, bytes]]]
+"""Performs one request with a timeout: (status, body); raises OSError/aiohttp errors."""
+
+
+class OutboxStatus(msgspec.Struct, kw_only=True):
+    """What the console and the metrics show of one outbox."""
+
+    adapter: str
+    hall: str
+    cursor: int = 0  # log seq settled
+    log_seq: int = 0  # newest log seq known
+    lag_records: int = 0  # log records not yet settled
+    oldest_unsent_ms: int | None = None  # time of the record being tried, if any
+    delivered: int = 0
+    retries: int = 0
+    rejected: int = 0
+    consecutive_failures: int = 0
+    last_error: str = ""
+    last_delivered_ms: int | None = None
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: EventStore,
+        config: HallConfig,
+        adapter: Adapter,
+        send: Send,
+        *,
+        timeout_s: float = 10.0,
+        max_backoff_s: float = 300.0,
+        first_backoff_s: float = FIRST_BACKOFF_S,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.store = store
+        self.hall = config.hall.id
+        self.adapter = adapter
+        self.maker = RecordMaker(config)
+        self._send = send
+        self._timeout_s = timeout_s
+        self._max_backoff_s = max_backoff_s
+        self._first_backoff_s = first_backoff_s
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._saved_cursor = 0
+        self._last_save = 0.0
+        self.status = OutboxStatus(adapter=adapter.name, hall=self.hall)
+
+    @property
+    def key(self) -> str:
+        return f"outbox:{self.adapter.name}:{self.hall}"
+
+    def notify(self, events: list[ev.AnyEvent], seq: int) -> None:
+        """Runtime subscriber: a record is durable; wake up if it may concern us."""
+        self.status.log_seq = max(self.status.log_seq, seq)
+        self.status.lag_records = self.status.log_seq - self.status.cursor
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._load()
+        while not stop.is_set():
+            self._wake.clear()
+            await self._drain(stop)
+            await self._save(force=True)
+            if stop.is_set():
+                break
+            waiting = asyncio.ensure_future(self._wake.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+                stopping.cancel()
+
+    async def _load(self) -> None:
+        saved = await self.store.get_value(self.key)
+        cursor = int(saved) if saved else 0
+        self._saved_cursor = self.status.cursor = cursor
+        self.status.log_seq = max(self.status.log_seq, await self.store.last_seq(self.hall))
+        self.status.lag_records = self.status.log_seq - cursor
+        if cursor:  # cases opened before the cursor: their departments, for later steps
+            async for seq, events in read_log(self.store, self.hall):
+                if seq > cursor:
+                    break
+                if any(isinstance(e, ev.CaseOpened) for e in events):
+                    for _ in self.maker.records(seq, events):
+                        pass
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        async for seq, events in read_log(self.store, self.hall, self.status.cursor):
+            for record in self.maker.records(seq, events):
+                if self.adapter.wants(record):
+                    await self._deliver(record, stop)
+                    if stop.is_set():
+                        return
+            self.status.cursor = seq
+            self.status.log_seq = max(self.status.log_seq, seq)
+            self.status.lag_records = self.status.log_seq - seq
+            await self._save(force=False)
+        self.status.oldest_unsent_ms = None
+
+    async def _deliver(self, record: AnyRecord, stop: asyncio.Event) -> None:
+        request = self.adapter.request(record)
+        self.status.oldest_unsent_ms = (
+            record.rated_at if isinstance(record, RatingRecord) else record.at
+        )
+        attempt = 0
+        while not stop.is_set():
+            verdict, error = await self._attempt(request)
+            if verdict is Verdict.DELIVERED:
+                self.status.delivered += 1
+                self.status.consecutive_failures = 0
+                self.status.last_delivered_ms = self._clock()
+                return
+            if verdict is Verdict.REJECTED:
+                await self._set_aside(record, error)
+                return
+            attempt += 1
+            self.status.retries += 1
+            self.status.consecutive_failures += 1
+            self.status.last_error = error
+            if attempt == 1:  # quiet after the first: one line per outage, not per retry
+                log.warning(
+                    "outbox: delivery failing, retrying",
+                    extra={"hall": self.hall, "adapter": self.adapter.name, "error": error},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._backoff(attempt))
+
+    async def _attempt(self, request: Request) -> tuple[Verdict, str]:
+        try:
+            status, body = await self._send(request, self._timeout_s)
+        except (OSError, aiohttp.ClientError, TimeoutError) as exc:
+            return Verdict.RETRY, f"{type(exc).__name__}: {exc}"[:300]
+        verdict = self.adapter.verdict(status, body)
+        return verdict, f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._max_backoff_s, self._first_backoff_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _set_aside(self, record: AnyRecord, error: str) -> None:
+        self.status.rejected += 1
+        self.status.last_error = error
+        self.status.consecutive_failures = 0
+        log.error(
+            "outbox: record rejected by the platform, set aside",
+            extra={"hall": self.hall, "record": record.record_id, "error": error},
+        )
+        key = self.key + ":rejected"
+        kept = json.loads(await self.store.get_value(key) or b"[]")
+        kept = [*kept, {"record_id": record.record_id, "error": error}][-MAX_REJECTED_KEPT:]
+        await self.store.put_value(key, json.dumps(kept, ensure_ascii=False).encode("utf-8"))
+
+    async def rejected(self) -> list[dict[str, str]]:
+        """The records set aside, newest last (for the console)."""
+        kept: list[dict[str, str]] = json.loads(
+            await self.store.get_value(self.key + ":rejected") or b"[]"
+        )
+        return kept
+
+    async def _save(self, *, force: bool) -> None:
+        cursor = self.status.cursor
+        if cursor == self._saved_cursor:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_save < SAVE_EVERY_S:
+            return
+        await self.store.put_value(self.key, str(cursor).encode("ascii"))
+        self._saved_cursor = cursor
+        self._last_save = now
+
+
+def aiohttp_sender(session: aiohttp.ClientSession) -> Send:
+    """``Send`` over an aiohttp session (the daemon's; tests may pass their own)."""
+
+    async def send(request: Request, timeout_s: float) -> tuple[int, bytes]:
+        async with session.request(
+            request.method,
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as response:
+            return response.status, await response.read()
+
+    return send

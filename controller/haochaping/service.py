@@ -1,0 +1,152 @@
+"""好差评 in the daemon: keys, one outbox per destination and hall, the HTTP routes.
+
+``Haochaping.extension()`` is a daemon extension: for each hall it loads (or creates) the keys,
+starts the outboxes (the provincial adapter named in ``[reporting]``, the escalation webhook of
+``[evaluation]``) as tasks owned by the daemon, subscribes them to the hall's durable records,
+and adds the routes of ``controller.http.haochaping_api``. ``followup_url`` is what the device
+hub prints as the ticket's QR code (``mqtt_devices(followup_url=...)``).
+
+The 差评 deadlines themselves need no task here: they are a rule of the engine, run by the
+daemon's per-hall clock (``Tick`` every second), which records ``CaseEscalated``; the webhook
+outbox carries those records out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import msgspec
+
+from controller.config.model import HallConfig
+from controller.daemon import Daemon, Extension
+from controller.haochaping.adapters import ADAPTERS, EscalationWebhook
+from controller.haochaping.adapters.base import Adapter
+from controller.haochaping.followup import follow_up_link
+from controller.haochaping.keys import HaochapingKeys, load_or_create_keys, secrets_path
+from controller.haochaping.outbox import Outbox, OutboxStatus, Send, aiohttp_sender
+from controller.runtime import HallRuntime
+from controller.store.base import EventStore
+
+log = logging.getLogger("hallctl.haochaping")
+
+
+class UnknownAdapter(Exception):
+    """``[reporting] adapter`` names no adapter this hallctl has."""
+
+
+class FollowUpCounts(msgspec.Struct):
+    """追评 submissions at the public endpoint: accepted, and refused by reason."""
+
+    accepted: int = 0
+    refused: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def refuse(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+
+@dataclass
+class HallHaochaping:
+    runtime: HallRuntime
+    keys: HaochapingKeys
+    outboxes: list[Outbox] = field(default_factory=list)
+    follow_ups: FollowUpCounts = field(default_factory=FollowUpCounts)
+
+    @property
+    def config(self) -> HallConfig:
+        return self.runtime.engine.config
+
+    def outbox_status(self) -> list[OutboxStatus]:
+        return [o.status for o in self.outboxes]
+
+
+def reporting_adapter(config: HallConfig) -> Adapter | None:
+    name = config.reporting.adapter
+    if not name:
+        return None
+    factory = ADAPTERS.get(name)
+    if factory is None:
+        raise UnknownAdapter(
+            f"hall {config.hall.id}: [reporting] adapter {name!r} is unknown; "
+            f"known: {', '.join(sorted(ADAPTERS))}"
+        )
+    return factory(config)
+
+
+class Haochaping:
+    def __init__(self, db_path: Path, *, send: Send | None = None) -> None:
+        self.db_path = db_path
+        self.halls: dict[str, HallHaochaping] = {}
+        self._send = send  # tests inject; the daemon's own aiohttp session otherwise
+        self._keys: dict[Path, HaochapingKeys] = {}
+        self.store: EventStore | None = None
+
+    def keys_for(self, config: HallConfig) -> HaochapingKeys:
+        path = secrets_path(self.db_path, config.evaluation.secrets_file)
+        if path not in self._keys:
+            self._keys[path] = load_or_create_keys(path)
+        return self._keys[path]
+
+    def followup_url(self, runtime: HallRuntime, ticket: int) -> str | None:
+        """The QR code's link for a ticket; None when the hall publishes no follow-up page."""
+        hall = self.halls.get(runtime.hall_id)
+        base = runtime.engine.config.evaluation.follow_up_url
+        if hall is None or not base:
+            return None
+        return follow_up_link(base, hall.keys.follow_up, runtime.hall_id, ticket)
+
+    def outboxes_for(self, runtime: HallRuntime, store: EventStore, send: Send) -> list[Outbox]:
+        config = runtime.engine.config
+        adapters: list[Adapter] = []
+        adapter = reporting_adapter(config)
+        if adapter is not None:
+            adapters.append(adapter)
+        if config.evaluation.escalation_webhook:
+            adapters.append(EscalationWebhook(config.evaluation.escalation_webhook))
+        return [
+            Outbox(
+                store,
+                config,
+                a,
+                send,
+                timeout_s=config.reporting.timeout_seconds,
+                max_backoff_s=config.reporting.max_backoff_seconds,
+            )
+            for a in adapters
+        ]
+
+    def extension(self) -> Extension:
+        async def start(daemon: Daemon, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+            from controller.http.haochaping_api import add_haochaping_routes
+
+            store = self.store = daemon.store
+            assert store is not None, "the daemon opens its store before extensions start"
+            for runtime in daemon.halls.values():
+                config = runtime.engine.config
+                reporting_adapter(config)  # an unknown adapter stops the start, loudly
+                self.halls[runtime.hall_id] = HallHaochaping(runtime, self.keys_for(config))
+            add_haochaping_routes(daemon.app, self)
+            tasks.create_task(self._run_outboxes(store, stop), name="hallctl-haochaping-outbox")
+
+        return start
+
+    async def _run_outboxes(self, store: EventStore, stop: asyncio.Event) -> None:
+        session: aiohttp.ClientSession | None = None
+        if self._send is not None:
+            send = self._send
+        else:
+            session = aiohttp.ClientSession()
+            send = aiohttp_sender(session)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for hall in self.halls.values():
+                    hall.outboxes = self.outboxes_for(hall.runtime, store, send)
+                    for outbox in hall.outboxes:
+                        hall.runtime.subscribe(outbox.notify)
+                        group.create_task(outbox.run(stop), name=f"hallctl-outbox-{outbox.key}")
+        finally:
+            if session is not None:
+                await session.close()

@@ -74,9 +74,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     host, port = args.http or (first.http.host, first.http.port)
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
     from controller.device_links import mqtt_devices
+    from controller.haochaping.service import Haochaping
 
+    haochaping = Haochaping(db)  # first: its keys sign the QR codes the hub prints
     daemon = Daemon(
-        sources, db_path=db, http_host=host, http_port=port, extensions=[mqtt_devices()]
+        sources,
+        db_path=db,
+        http_host=host,
+        http_port=port,
+        extensions=[haochaping.extension(), mqtt_devices(followup_url=haochaping.followup_url)],
     )
     return run_async(lambda: _serve(daemon))
 

@@ -50,7 +50,7 @@ async def build_reports(
     """One report per hall (or the one named); raises ``ReportError`` or ``ConfigError``."""
     store = await SqliteStore.open(db)
     try:
-        known = await store.halls()
+        known = [h for h in await store.halls() if not h.startswith("~")]  # "~": not halls
         if hall is not None and hall not in known:
             raise ReportError(f"{db}: no hall {hall!r}")
         return [await hall_report(store, h, from_day, to_day) for h in ([hall] if hall else known)]

@@ -65,6 +65,7 @@ class Daemon:
     halls: dict[str, HallRuntime] = field(default_factory=dict)
     app: web.Application = field(default_factory=web.Application)
     hubs: dict[str, Any] = field(default_factory=dict)  # hall id -> devices.hub.DeviceHub
+    serial: dict[str, Any] = field(default_factory=dict)  # hall id -> SerialDevices
     bound_port: int | None = None
     committer: GroupCommitter | None = None
     store: SqliteStore | None = None  # for extensions keeping their own streams (accounts)

@@ -34,11 +34,19 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return runner.run(main())
 
 
+def serial_protocols() -> list[str]:
+    """The serial protocol names a hall file may use: those with a codec and a bus adapter."""
+    from devices.serial.adapters.factory import known_protocols
+
+    return known_protocols()
+
+
 def load_sources(paths: Sequence[str]) -> list[HallSource]:
     sources = []
+    protocols = serial_protocols()
     for path in paths:
         text = Path(path).read_text(encoding="utf-8")
-        sources.append(HallSource(parse_config(text, source=path), text))
+        sources.append(HallSource(parse_config(text, source=path, protocols=protocols), text))
     return sources
 
 
@@ -75,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
     from controller.device_links import mqtt_devices
     from controller.haochaping.service import Haochaping
+    from controller.http.console import console_extension
 
     haochaping = Haochaping(db)  # first: its keys sign the QR codes the hub prints
     daemon = Daemon(
@@ -82,13 +91,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         db_path=db,
         http_host=host,
         http_port=port,
-        extensions=[haochaping.extension(), mqtt_devices(followup_url=haochaping.followup_url)],
+        extensions=[
+            haochaping.extension(),
+            mqtt_devices(followup_url=haochaping.followup_url),
+            console_extension(),
+        ],
     )
     return run_async(lambda: _serve(daemon))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    return check_config_main(args.file)
+    return check_config_main(args.file, protocols=serial_protocols())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -144,6 +157,12 @@ def _register_simulate(subparsers: Any) -> None:
     register_simulate_command(subparsers)
 
 
+def _register_user(subparsers: Any) -> None:
+    from controller.auth.cli import register_user_command
+
+    register_user_command(subparsers)
+
+
 def _register_report(subparsers: Any) -> None:
     from controller.haochaping.report import register_report_command
 
@@ -161,6 +180,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], None]] = [
     _register_simulate,
     _register_report,
     _register_bench,
+    _register_user,
 ]
 
 

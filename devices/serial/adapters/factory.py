@@ -63,3 +63,8 @@ def adapter_for(link: SerialLink, options: AdapterOptions = AdapterOptions()) ->
         known = ", ".join(sorted(_FACTORIES))
         raise UnknownAdapterError(f"no bus adapter for protocol {link.protocol!r}; known: {known}")
     return factory(link, options)
+
+
+def known_protocols() -> list[str]:
+    """Protocol names a hall configuration may give a serial device."""
+    return sorted(name for name in _FACTORIES if name in registry.PROTOCOLS)

@@ -123,12 +123,13 @@ class Outbox:
         self.status.log_seq = max(self.status.log_seq, await self.store.last_seq(self.hall))
         self.status.lag_records = self.status.log_seq - cursor
         if cursor:  # cases opened before the cursor: their departments, for later steps
-            async for seq, events in read_log(self.store, self.hall):
-                if seq > cursor:
-                    break
-                if any(isinstance(e, ev.CaseOpened) for e in events):
-                    for _ in self.maker.records(seq, events):
-                        pass
+            async for chunk in self.store.read(self.hall, 0):
+                for stored in chunk:
+                    if stored.seq > cursor:
+                        return
+                    if b"case_opened" in stored.payload:  # skip decoding the rest
+                        for _ in self.maker.records(stored.seq, ev.decode_record(stored.payload)):
+                            pass
 
     async def _drain(self, stop: asyncio.Event) -> None:
         async for seq, events in read_log(self.store, self.hall, self.status.cursor):
@@ -163,7 +164,7 @@ class Outbox:
             self.status.retries += 1
             self.status.consecutive_failures += 1
             self.status.last_error = error
-            if attempt == 1:  # quiet after the first: one line per outage, not per retry
+            if self.status.consecutive_failures == 1:  # one line per outage, not per retry
                 log.warning(
                     "outbox: delivery failing, retrying",
                     extra={"hall": self.hall, "adapter": self.adapter.name, "error": error},

@@ -226,6 +226,8 @@ async def test_resumes_after_restart_without_losing_a_record(
         await run_until(second, lambda: len(platform.received) == len(expected))
     assert sorted(platform.received) == sorted(expected)
     assert second.status.delivered + first.status.delivered >= len(expected)
+    # case steps sent after the restart still carry their case's department code
+    assert all(len(body["deptCode"]) == 18 for body in platform.received.values())
     assert platform.format_errors == []
 
 

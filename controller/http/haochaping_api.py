@@ -2,15 +2,15 @@
 ratings, cases, case steps, statistics and reporting status.
 
 Public (no login; the token is the credential): ``GET/POST /hcp/{hall}/{ticket}?t=<token>``.
-Staff (behind the console's access rules like every ``/api`` route):
+Staff (behind the console's access rules like every ``/api`` route), under
+``/api/v1/halls/{hall}/haochaping``:
 
-* ``GET  /api/v1/halls/{hall}/ratings?from=YYYY-MM-DD&to=YYYY-MM-DD`` rating records, the
-  rater's identity masked (张*);
-* ``GET  /api/v1/halls/{hall}/cases[?open=1]`` and ``POST .../cases/{case}/{step}`` with
-  step ``contact``, ``verify``, ``review``, ``rectify`` or ``close``;
-* ``POST /api/v1/halls/{hall}/tickets/{ticket}/case-number`` (办件编号 from the business system);
-* ``GET  /api/v1/halls/{hall}/statistics?from=&to=[&format=csv|xlsx]``;
-* ``GET  /api/v1/halls/{hall}/haochaping``: outboxes (lag, failures), 追评 counts, open cases.
+* ``GET`` (the prefix itself): outboxes (lag, failures), 追评 counts, open and overdue cases;
+* ``GET  .../ratings?from=YYYY-MM-DD&to=YYYY-MM-DD`` rating records, the rater masked (张*);
+* ``GET  .../cases[?open=1]`` and ``POST .../cases/{case}/{step}`` with step ``contact``,
+  ``verify``, ``review``, ``rectify`` or ``close``;
+* ``POST .../tickets/{ticket}/case-number`` (办件编号 from the business system);
+* ``GET  .../statistics?from=&to=[&format=csv|xlsx]``.
 
 Every refusal is JSON ``{code, message}`` with the engine's reason; nothing refused changes state.
 """
@@ -410,10 +410,10 @@ def add_haochaping_routes(app: web.Application, service: Haochaping) -> None:
     app[SERVICE] = service
     app.router.add_get("/hcp/{hall}/{ticket}", get_follow_up)
     app.router.add_post("/hcp/{hall}/{ticket}", post_follow_up)
-    base = "/api/v1/halls/{hall}"
+    base = "/api/v1/halls/{hall}/haochaping"  # its own prefix: the console has /ratings, /cases
+    app.router.add_get(base, get_status)
     app.router.add_get(f"{base}/ratings", get_ratings)
     app.router.add_get(f"{base}/cases", get_cases)
     app.router.add_post(f"{base}/cases/{{case}}/{{step}}", post_case_step)
     app.router.add_post(f"{base}/tickets/{{ticket}}/case-number", post_case_number)
     app.router.add_get(f"{base}/statistics", get_statistics)
-    app.router.add_get(f"{base}/haochaping", get_status)

@@ -20,6 +20,7 @@ from controller.daemon import Daemon, HallSource
 from controller.haochaping.followup import follow_up_token
 from controller.haochaping.service import Haochaping
 
+HCP = "/api/v1/halls/h/haochaping"
 HALL = """
 [hall]
 id = "{id}"
@@ -118,7 +119,7 @@ async def test_follow_up_through_the_qr_code_once(api: Api, tmp_path: Path) -> N
     assert status == 200, data
     assert [e["e"] for e in data["events"]] == ["service_rated", "case_opened"]
     assert data["events"][0]["follow_up"] and data["events"][0]["channel"] == "qr_code"
-    status, ratings = await api.call("GET", "/api/v1/halls/h/ratings")
+    status, ratings = await api.call("GET", f"{HCP}/ratings")
     assert status == 200 and [r["rater"] for r in ratings] == ["张*"]
     assert ratings[0]["record"]["department_code"] == "113309990026000004"
     db = (tmp_path / "hall.db").read_bytes() + (tmp_path / "hall.db-wal").read_bytes()
@@ -183,7 +184,7 @@ async def test_bad_follow_ups_are_refused_counted_and_change_nothing(
 async def test_a_case_worked_through_the_api(api: Api) -> None:
     ticket = await api.served_ticket()
     await api.command("h", {"type": "rate", "ticket": ticket, "level": "very_dissatisfied"})
-    status, cases = await api.call("GET", "/api/v1/halls/h/cases?open=1")
+    status, cases = await api.call("GET", f"{HCP}/cases?open=1")
     assert status == 200 and len(cases) == 1 and cases[0]["case"]["department"] == "rsj"
     case = cases[0]["case"]["id"]
     steps = [
@@ -193,33 +194,37 @@ async def test_a_case_worked_through_the_api(api: Api) -> None:
         ("close", {"by": "李主任", "note": "已向群众反馈"}),
     ]
     for step, body in steps:
-        status, data = await api.call("POST", f"/api/v1/halls/h/cases/{case}/{step}", body)
+        status, data = await api.call("POST", f"{HCP}/cases/{case}/{step}", body)
         assert status == 200, (step, data)
-    _, cases = await api.call("GET", "/api/v1/halls/h/cases")
+    _, cases = await api.call("GET", f"{HCP}/cases")
     assert cases[0]["case"]["state"] == "closed" and len(cases[0]["case"]["steps"]) == 4
-    status, data = await api.call("POST", f"/api/v1/halls/h/cases/{case}/contact", {"by": "x"})
+    status, data = await api.call("POST", f"{HCP}/cases/{case}/contact", {"by": "x"})
     assert (status, data["code"]) == (409, "case_step_not_allowed")
-    status, data = await api.call("POST", "/api/v1/halls/h/cases/99/contact", {"by": "x"})
+    status, data = await api.call("POST", f"{HCP}/cases/99/contact", {"by": "x"})
     assert (status, data["code"]) == (409, "unknown_case")
-    status, data = await api.call("POST", f"/api/v1/halls/h/cases/{case}/verify", {"by": "x"})
+    status, data = await api.call("POST", f"{HCP}/cases/{case}/verify", {"by": "x"})
     assert (status, data["code"]) == (400, "bad_request")
-    status, data = await api.call("POST", f"/api/v1/halls/h/cases/{case}/delete", {"by": "x"})
+    status, data = await api.call("POST", f"{HCP}/cases/{case}/delete", {"by": "x"})
     assert status == 404
 
 
 async def test_case_number_statistics_and_exports(api: Api) -> None:
     ticket = await api.served_ticket()
     status, data = await api.call(
-        "POST", f"/api/v1/halls/h/tickets/{ticket}/case-number", {"case_number": "BJ-0001"}
+        "POST",
+        f"{HCP}/tickets/{ticket}/case-number",
+        {"case_number": "BJ-0001"},
     )
     assert status == 200, data
     status, data = await api.call(
-        "POST", f"/api/v1/halls/h/tickets/{ticket}/case-number", {"case_number": "有 空格"}
+        "POST",
+        f"{HCP}/tickets/{ticket}/case-number",
+        {"case_number": "有 空格"},
     )
     assert (status, data["code"]) == (409, "bad_case_number")
     rated = await api.command("h", {"type": "rate", "ticket": ticket, "level": "satisfied"})
     assert rated["events"][0]["case_number"] == "BJ-0001"
-    status, report = await api.call("GET", "/api/v1/halls/h/statistics")
+    status, report = await api.call("GET", f"{HCP}/statistics")
     assert status == 200
     hall = report["rows"][0]
     assert (hall["dimension"], hall["served"], hall["rated"], hall["satisfaction"]) == (
@@ -228,9 +233,9 @@ async def test_case_number_statistics_and_exports(api: Api) -> None:
         1,
         1.0,
     )
-    status, xlsx = await api.call("GET", "/api/v1/halls/h/statistics?format=xlsx")
+    status, xlsx = await api.call("GET", f"{HCP}/statistics?format=xlsx")
     assert status == 200 and load_workbook(io.BytesIO(xlsx)).sheetnames[0] == "大厅"
-    status, data = await api.call("GET", "/api/v1/halls/h/statistics?from=2026-13-01")
+    status, data = await api.call("GET", f"{HCP}/statistics?from=2026-13-01")
     assert (status, data["code"]) == (400, "bad_request")
-    status, data = await api.call("GET", "/api/v1/halls/nope/statistics")
+    status, data = await api.call("GET", "/api/v1/halls/nope/haochaping/statistics")
     assert status == 404

@@ -27,7 +27,6 @@ from firmware_protocols.mqtt_v1 import RatingLevel as PadLevel
 from simulator.params import SimParams
 from simulator.run import run_simulation
 from tests.controller.haochaping.stub_platform import StubPlatform
-from tests.simulator.halls import TINY_HALL
 
 PARAMS = SimParams(
     arrivals_per_hour=60.0,
@@ -39,25 +38,103 @@ PARAMS = SimParams(
         PadLevel.VERY_DISSATISFIED: 0.1,
     },
 )
-DEPARTMENT = """
+HALL = """
+[hall]
+id = "t"
+name = "测试大厅"
+region_code = "330999"
+
+[[services]]
+id = "A"
+name = "不动产登记"
+prefix = "A"
+item_code = "330999001"
+expected_minutes = 4
+
+[[services]]
+id = "B"
+name = "社保业务"
+prefix = "B"
+item_code = "330999002"
+expected_minutes = 3
+
+[[windows]]
+number = 1
+name = "综合窗口"
+department = "zwb"
+services = ["A", "B"]
+
+[[windows]]
+number = 2
+department = "zwb"
+services = ["B"]
+
 [[departments]]
 id = "zwb"
 name = "县政务服务管理局"
 code = "113309990026000004"
 
-[[staff]]"""
+[[staff]]
+id = "0001"
+name = "王丽"
+
+[[staff]]
+id = "0002"
+name = "李强"
+
+[[devices]]
+id = "kiosk-1"
+kind = "kiosk"
+link = "mqtt"
+
+[[devices]]
+id = "screen"
+kind = "hall_screen"
+link = "mqtt"
+
+[[devices]]
+id = "w1-caller"
+kind = "caller"
+link = "mqtt"
+window = 1
+
+[[devices]]
+id = "w1-led"
+kind = "window_display"
+link = "mqtt"
+window = 1
+
+[[devices]]
+id = "w1-pad"
+kind = "evaluator"
+link = "mqtt"
+window = 1
+
+[[devices]]
+id = "w2-caller"
+kind = "caller"
+link = "mqtt"
+window = 2
+
+[[devices]]
+id = "w2-led"
+kind = "window_display"
+link = "mqtt"
+window = 2
+
+[[devices]]
+id = "w2-pad"
+kind = "evaluator"
+link = "mqtt"
+window = 2
+
+[evaluation]
+follow_up_url = "https://hall.example.gov.cn/hcp"
+"""
 
 
 def hall_text(platform_url: str) -> str:
-    text = TINY_HALL.replace('notice = "欢迎光临"', 'notice = "欢迎光临"\nregion_code = "330999"')
-    text = text.replace('prefix = "A"', 'prefix = "A"\nitem_code = "330999001"')
-    text = text.replace('prefix = "B"', 'prefix = "B"\nitem_code = "330999002"')
-    text = text.replace("\nservices = [", '\ndepartment = "zwb"\nservices = [')
-    text = text.replace("\n[[staff]]", DEPARTMENT, 1)
-    return text + (
-        '\n[evaluation]\nfollow_up_url = "https://hall.example.gov.cn/hcp"\n'
-        f'\n[reporting]\nadapter = "json_v1"\nurl = "{platform_url}"\n'
-    )
+    return HALL + f'\n[reporting]\nadapter = "json_v1"\nurl = "{platform_url}"\n'
 
 
 async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(

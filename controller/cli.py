@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
     from controller.device_links import mqtt_devices
     from controller.haochaping.service import Haochaping
+    from controller.http.console import console_extension
 
     haochaping = Haochaping(db)  # first: its keys sign the QR codes the hub prints
     daemon = Daemon(
@@ -90,7 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         db_path=db,
         http_host=host,
         http_port=port,
-        extensions=[haochaping.extension(), mqtt_devices(followup_url=haochaping.followup_url)],
+        extensions=[
+            haochaping.extension(),
+            mqtt_devices(followup_url=haochaping.followup_url),
+            console_extension(),
+        ],
     )
     return run_async(lambda: _serve(daemon))
 
@@ -152,6 +157,12 @@ def _register_simulate(subparsers: Any) -> None:
     register_simulate_command(subparsers)
 
 
+def _register_user(subparsers: Any) -> None:
+    from controller.auth.cli import register_user_command
+
+    register_user_command(subparsers)
+
+
 def _register_report(subparsers: Any) -> None:
     from controller.haochaping.report import register_report_command
 
@@ -169,6 +180,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], None]] = [
     _register_simulate,
     _register_report,
     _register_bench,
+    _register_user,
 ]
 
 

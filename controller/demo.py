@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import signal
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from controller.queries import HallView, hall_view
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HALL = ROOT / "examples" / "demo-hall.toml"
+DEMO_ADMIN = "admin"
 
 log = logging.getLogger("hallctl.demo")
 
@@ -57,7 +59,12 @@ def pad(text: str, width: int) -> str:
 
 
 def render_screen(
-    view: HallView, devices_online: int, devices_total: int, elapsed: float, url: str
+    view: HallView,
+    devices_online: int,
+    devices_total: int,
+    elapsed: float,
+    url: str,
+    login: str = "",
 ) -> str:
     """The live one-screen summary."""
     t = view.totals
@@ -67,7 +74,7 @@ def render_screen(
         f"tickets {t.issued}  called {t.called}  served {t.finished}  no-show {t.no_show}  "
         f"ratings {t.rated} (差评 {t.bad_ratings})  not evaluated {t.not_evaluated}  "
         f"coverage {coverage}  devices online {devices_online}/{devices_total}",
-        "",
+        f"console {url}/console/  login {login}" if login else "",
         "    " + pad("窗口", 36) + pad("状态", 12) + pad("工作人员", 10) + "当前号",
     ]
     for w in view.windows:
@@ -100,9 +107,13 @@ async def run_demo(
     speed: float = 60.0,
     seed: int = 0,
     db: Path | None = None,
+    admin_password: str | None = None,
 ) -> int:
+    from controller.http.console import console_extension
     from simulator.params import SimParams
     from simulator.run import run_simulation
+
+    password = admin_password or secrets.token_urlsafe(9)
 
     text = await asyncio.to_thread(hall_file.read_text, encoding="utf-8")
     broker = await asyncio.to_thread(start_broker)
@@ -112,7 +123,10 @@ async def run_demo(
         config = replace(config, mqtt=MqttSettings(host=broker.host, port=broker.port))
         db_path = db or Path(tmp.name) / "demo.db"
         daemon = Daemon(
-            [HallSource(config, text)], db_path=db_path, http_port=0, extensions=[mqtt_devices()]
+            [HallSource(config, text)],
+            db_path=db_path,
+            http_port=0,
+            extensions=[mqtt_devices(), console_extension(demo_admin=(DEMO_ADMIN, password))],
         )
         stop, ready, sim_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -122,6 +136,8 @@ async def run_demo(
             daemon_task = tasks.create_task(daemon.run(stop, ready))
             await ready.wait()
             url = f"http://127.0.0.1:{daemon.bound_port}"
+            if as_json:  # the live screen shows it otherwise; stdout stays one JSON object
+                print(f"console {url}/console/  login {DEMO_ADMIN} / {password}", file=sys.stderr)
             started = time.monotonic()
             sim = tasks.create_task(
                 run_simulation(
@@ -137,12 +153,16 @@ async def run_demo(
             screen = (
                 None
                 if as_json
-                else tasks.create_task(_live_screen(daemon, config, started, url, sim))
+                else tasks.create_task(
+                    _live_screen(daemon, config, started, url, sim, f"{DEMO_ADMIN} / {password}")
+                )
             )
             report = await sim
             if screen is not None:
                 screen.cancel()
             summary = _summary(daemon, config, report, time.monotonic() - started, url)
+            summary["console"] = f"{url}/console/"
+            summary["login"] = {"user": DEMO_ADMIN, "password": password}
             stop.set()
             await daemon_task
         if as_json:
@@ -156,7 +176,12 @@ async def run_demo(
 
 
 async def _live_screen(
-    daemon: Daemon, config: HallConfig, started: float, url: str, sim: asyncio.Task[Any]
+    daemon: Daemon,
+    config: HallConfig,
+    started: float,
+    url: str,
+    sim: asyncio.Task[Any],
+    login: str = "",
 ) -> None:
     runtime = daemon.halls[config.hall.id]
     while not sim.done():
@@ -164,7 +189,12 @@ async def _live_screen(
         online = hub.availability.online_count() if hub else 0
         total = len(hub.availability.devices) if hub else len(config.devices)
         screen = render_screen(
-            hall_view(runtime.state, runtime.now()), online, total, time.monotonic() - started, url
+            hall_view(runtime.state, runtime.now()),
+            online,
+            total,
+            time.monotonic() - started,
+            url,
+            login,
         )
         sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
         sys.stdout.flush()
@@ -255,6 +285,9 @@ def register_demo_command(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--hall", type=Path, default=DEFAULT_HALL, help="hall TOML")
     demo.add_argument("--db", type=Path, help="keep the event log in this file")
+    demo.add_argument(
+        "--admin-password", help="the console login admin's password (default: random, printed)"
+    )
     demo.set_defaults(func=_cmd_demo)
 
 
@@ -273,6 +306,7 @@ def _cmd_demo(args: Any) -> int:
                 speed=args.speed,
                 seed=args.seed,
                 db=args.db,
+                admin_password=args.admin_password,
             )
         )
     except DemoError as exc:

@@ -2,7 +2,8 @@
 
 One aiohttp middleware in front of every route:
 
-1. Public routes (login, static console assets, ``/healthz``, the OpenAPI document) pass.
+1. Public routes (login, static console assets, ``/healthz``, the OpenAPI document, the
+   citizens' 追评 pages under ``/hcp/``) pass.
 2. Otherwise the request needs a principal: an ``Authorization: Bearer hct_...`` API token
    (machine clients) or the ``hallctl_session`` cookie (HttpOnly, SameSite=Strict). None: 401.
 3. A state-changing request made with a session cookie must echo the session's CSRF token in
@@ -34,7 +35,8 @@ log = logging.getLogger("hallctl.http")
 SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json")
+# /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
+PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/")
 PUBLIC_ROUTES: Final = frozenset({("POST", "/api/v1/session"), ("GET", "/")})
 
 ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -109,7 +109,3 @@ def console_extension(
             console.append(ctx)
 
     return start
-
-
-def console_of(app: web.Application) -> Any:
-    return app.get(CONSOLE)

@@ -17,9 +17,15 @@ from controller.console.svg import bar_chart
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, ConsoleContext
-from controller.lifecycle import EvaluationState, TicketState
+from controller.lifecycle import (
+    RECTIFY_PENDING_CASE_STATES,
+    CaseState,
+    EvaluationState,
+    TicketState,
+)
 from controller.queries import hall_view
 from controller.runtime import HallRuntime
+from controller.state import Case, CaseStep, HallState
 
 MAX_NOTICE_CHARS: Final = 200
 MAX_LIST: Final = 1000
@@ -63,6 +69,26 @@ class RatingView(msgspec.Struct, frozen=True):
     bad: bool
     at: int | None
     day: str
+
+
+class CaseView(msgspec.Struct, frozen=True):
+    id: int
+    ticket: int
+    number: str
+    window: int
+    staff: str
+    staff_name: str | None
+    service: str
+    level: RatingLevel
+    label: str
+    state: CaseState
+    opened_at: int
+    contact_due: int
+    rectify_due: int
+    contact_overdue: bool
+    rectify_overdue: bool
+    closed_at: int | None
+    steps: list[CaseStep]
 
 
 class NoticeBody(msgspec.Struct, frozen=True):
@@ -117,14 +143,56 @@ def device_views(ctx: ConsoleContext, runtime: HallRuntime) -> list[DeviceView]:
     ]
 
 
+def overdue_cases(state: HallState, now: int) -> list[OverdueCase]:
+    """Open 差评 cases whose 回访 or 整改 deadline has passed."""
+    found = []
+    for case in state.open_cases.values():
+        if _contact_overdue(case, now):
+            found.append(OverdueCase(f"#{case.id}", "回访", case.contact_due))
+        if _rectify_overdue(case, now):
+            found.append(OverdueCase(f"#{case.id}", "整改", case.rectify_due))
+    return found
+
+
+def _contact_overdue(case: Case, now: int) -> bool:
+    return case.state is CaseState.AWAITING_CONTACT and case.contact_due < now
+
+
+def _rectify_overdue(case: Case, now: int) -> bool:
+    return case.state in RECTIFY_PENDING_CASE_STATES and case.rectify_due < now
+
+
+def case_view(state: HallState, case: Case, now: int) -> CaseView:
+    staff = {s.id: s.name for s in state.config.staff}
+    ticket = state.tickets.get(case.ticket)
+    return CaseView(
+        id=case.id,
+        ticket=case.ticket,
+        number=ticket.number if ticket is not None else "",
+        window=case.window,
+        staff=case.staff,
+        staff_name=staff.get(case.staff),
+        service=case.service,
+        level=case.level,
+        label=case.level.label,
+        state=case.state,
+        opened_at=case.opened_at,
+        contact_due=case.contact_due,
+        rectify_due=case.rectify_due,
+        contact_overdue=_contact_overdue(case, now),
+        rectify_overdue=_rectify_overdue(case, now),
+        closed_at=case.closed_at,
+        steps=list(case.steps),
+    )
+
+
 def current_alerts(ctx: ConsoleContext, runtime: HallRuntime) -> list[Alert]:
     now = runtime.now()
     facts = [
         DeviceFacts(d.id, d.kind, d.window, d.online, d.since_ms, d.printer)
         for d in device_views(ctx, runtime)
     ]
-    overdue_source = ctx.extras.get("overdue_cases")
-    overdue: list[OverdueCase] = overdue_source(runtime.hall_id, now) if overdue_source else []
+    overdue = overdue_cases(runtime.state, now)
     return hall_alerts(
         hall_view(runtime.state, now),
         facts if ctx.hub_of(runtime.hall_id) is not None else [],
@@ -227,6 +295,43 @@ async def get_ratings(request: web.Request) -> web.Response:
         )
     rows.sort(key=lambda r: r.at or 0, reverse=True)
     return json_response(rows[: _limit(request)])
+
+
+async def get_cases(request: web.Request) -> web.Response:
+    runtime = runtime_of(request)
+    if isinstance(runtime, web.Response):
+        return runtime
+    which = request.query.get("state", "open")
+    state = runtime.state
+    now = runtime.now()
+    if which == "open":
+        cases = list(state.open_cases.values())
+    elif which == "all":
+        cases = list(state.cases.values())
+    elif which == "overdue":
+        cases = [
+            c
+            for c in state.open_cases.values()
+            if _contact_overdue(c, now) or _rectify_overdue(c, now)
+        ]
+    else:
+        try:
+            wanted = CaseState(which)
+        except ValueError:
+            return error(400, "bad_request", f"unknown case filter {which!r}")
+        cases = [c for c in state.cases.values() if c.state is wanted]
+    cases.sort(key=lambda c: c.opened_at, reverse=True)
+    return json_response([case_view(state, c, now) for c in cases[: _limit(request)]])
+
+
+async def get_case(request: web.Request) -> web.Response:
+    runtime = runtime_of(request)
+    if isinstance(runtime, web.Response):
+        return runtime
+    case = runtime.state.cases.get(int(request.match_info["case"]))
+    if case is None:
+        return error(404, "unknown_case", f"no case {request.match_info['case']}")
+    return json_response(case_view(runtime.state, case, runtime.now()))
 
 
 async def post_notice(request: web.Request) -> web.Response:
@@ -367,6 +472,8 @@ def add_hall_routes(app: web.Application) -> None:
     app.router.add_post(r"/api/v1/halls/{hall}/tickets/{ticket:\d+}/reprint", post_reprint)
     app.router.add_get("/api/v1/halls/{hall}/ratings", get_ratings)
     app.router.add_post("/api/v1/halls/{hall}/notice", post_notice)
+    app.router.add_get("/api/v1/halls/{hall}/cases", get_cases)
+    app.router.add_get(r"/api/v1/halls/{hall}/cases/{case:\d{1,12}}", get_case)
     app.router.add_get("/api/v1/halls/{hall}/figures", get_figures)
     app.router.add_get("/api/v1/halls/{hall}/figures/{chart}.svg", get_chart)
     app.router.add_get(r"/api/v1/halls/{hall}/figures.{fmt:csv|xlsx}", get_figures_table)

@@ -18,6 +18,7 @@ from controller.console.alerts import Alert
 from controller.console.stats import Figures
 from controller.http.api import CommandReply, ErrorReply
 from controller.http.hall_api import (
+    CaseView,
     DeviceView,
     NoticeBody,
     Ok,
@@ -37,6 +38,7 @@ from controller.http.session_api import (
     TokenView,
     UserView,
 )
+from controller.lifecycle import CaseState
 from controller.queries import HallView
 
 REF: Final = "#/components/schemas/{name}"
@@ -57,6 +59,8 @@ _TYPES: Final[dict[str, Any]] = {
     "Alerts": list[Alert],
     "Tickets": list[TicketView],
     "Ratings": list[RatingView],
+    "Cases": list[CaseView],
+    "Case": CaseView,
     "Figures": Figures,
     "Notice": NoticeBody,
     "Reprint": ReprintBody,
@@ -238,6 +242,32 @@ def build_document() -> dict[str, Any]:
                 ],
                 errors=(400, 401, 404),
             ),
+        },
+        "/api/v1/halls/{hall}/cases": {
+            "parameters": [HALL],
+            "get": _op(
+                "差评 cases, newest first (open, all, overdue, or one state)",
+                "Cases",
+                params=[
+                    _query(
+                        "state",
+                        {
+                            "type": "string",
+                            "enum": ["open", "all", "overdue", *[s.value for s in CaseState]],
+                        },
+                        "filter (default open)",
+                    ),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+                ],
+                errors=(400, 401, 404),
+            ),
+        },
+        "/api/v1/halls/{hall}/cases/{case}": {
+            "parameters": [
+                HALL,
+                {"name": "case", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ],
+            "get": _op("One 差评 case with its steps and deadlines", "Case"),
         },
         "/api/v1/halls/{hall}/figures": {
             "parameters": [HALL],

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -90,11 +91,35 @@ class DaemonProcess:
 def hall_files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     config = tmp_path / "hall.toml"
     shutil.copy(EXAMPLE, config)
-    yield config, tmp_path / "hall.db"
+    db = tmp_path / "hall.db"
+    add_operator(db)
+    yield config, db
+
+
+def add_operator(db: Path) -> None:
+    """The API needs an account: an operator with an API token (``hallctl user add``)."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "controller.cli", "user", "add", "crash"),
+            *("--role", "operator", "--password-stdin", "--token", "crash-test", "--db", str(db)),
+        ],
+        input="crash-test-password\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    token = done.stdout.strip().rsplit(" ", 1)[-1]
+    db.with_name("token").write_text(token)
+
+
+def auth(db: Path) -> dict[str, str]:
+    return {"Authorization": "Bearer " + db.with_name("token").read_text()}
 
 
 async def burst(
     url: str,
+    headers: dict[str, str],
     hall: str,
     acked: list[tuple[int, str, int]],
     stop: asyncio.Event,
@@ -103,7 +128,7 @@ async def burst(
 ) -> None:
     """Issue tickets as fast as the daemon answers; record every acknowledgement."""
     services = ["A", "B", "C"]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=headers) as http:
         n = 0
         while not stop.is_set():
             body = {"type": "issue_ticket", "service": services[(worker + n) % 3]}
@@ -132,8 +157,10 @@ async def test_kill9_mid_burst_loses_and_duplicates_nothing(
     acked: list[tuple[int, str, int]] = []
     stop = asyncio.Event()
     enough = asyncio.Event()
+    headers = auth(db)
     workers = [
-        asyncio.create_task(burst(daemon.url, hall, acked, stop, enough, w)) for w in range(16)
+        asyncio.create_task(burst(daemon.url, headers, hall, acked, stop, enough, w))
+        for w in range(16)
     ]
     await enough.wait()
     await daemon.kill9()  # mid-burst: 16 requests are in flight
@@ -164,7 +191,7 @@ async def test_kill9_mid_burst_loses_and_duplicates_nothing(
     daemon = DaemonProcess(config_path, db)
     await daemon.start()
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=auth(db)) as http:
             url = f"{daemon.url}/api/v1/halls/{hall}/commands"
             async with http.post(url, json={"type": "issue_ticket", "service": "A"}) as resp:
                 assert resp.status == 200
@@ -184,7 +211,7 @@ async def test_sigterm_stops_cleanly_and_keeps_the_log(hall_files: tuple[Path, P
     daemon = DaemonProcess(config_path, db)
     await daemon.start()
     hall = load_config(config_path).hall.id
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=auth(db)) as http:
         url = f"{daemon.url}/api/v1/halls/{hall}/commands"
         for body in (
             {"type": "issue_ticket", "service": "B"},

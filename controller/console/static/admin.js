@@ -1,0 +1,32 @@
+// Accounts, API tokens and the audit trail (admin only).
+"use strict";
+(async () => {
+  const { h } = HC;
+  await HC.start("账号与审计");
+  const main = document.getElementById("main");
+  const users = h("div", { id: "users" }), tokens = h("div", { id: "tokens" }), audit = h("div", { id: "audit" });
+  const nu = h("input", { placeholder: "用户名", size: 10 }), np = h("input", { placeholder: "密码（至少8位）", type: "password", size: 14 });
+  const nr = h("select", {}, ["viewer", "operator", "admin"].map(r => h("option", { value: r }, r)));
+  const tu = h("input", { placeholder: "用户名", size: 10 }), tn = h("input", { placeholder: "用途", size: 12 });
+  const secret = h("p", { class: "bad" });
+  main.append(
+    h("section", { class: "card" }, h("h2", {}, "账号"), nu, " ", np, " ", nr, " ",
+      h("button", { onclick: async () => { if (await HC.act("/api/v1/users", { user: nu.value, password: np.value, role: nr.value }, "已添加")) load(); } }, "添加"), users),
+    h("section", { class: "card" }, h("h2", {}, "API 令牌"), tu, " ", tn, " ",
+      h("button", { onclick: async () => { const r = await HC.act("/api/v1/tokens", { user: tu.value, name: tn.value }, "已签发");
+        if (r) { secret.textContent = `令牌（只显示一次）：${r.token}`; load(); } } }, "签发"), secret, tokens),
+    h("section", { class: "card" }, h("h2", {}, "审计记录"), audit));
+  async function load() {
+    const [u, t, a] = await Promise.all([HC.api("/api/v1/users"), HC.api("/api/v1/tokens"), HC.api("/api/v1/audit?limit=200")]);
+    users.replaceChildren(HC.table(["用户", "角色", "名称", "状态", ""], u.map(x => h("tr", {}, h("td", {}, x.user), h("td", {}, x.role),
+      h("td", {}, x.display_name), h("td", {}, x.enabled ? "启用" : "停用"),
+      h("td", {}, x.enabled ? h("button", { onclick: async () => { if (await HC.act(`/api/v1/users/${x.user}/disable`, {}, "已停用")) load(); } }, "停用") : "")))));
+    tokens.replaceChildren(HC.table(["令牌", "用户", "用途", "签发", ""], t.map(x => h("tr", {}, h("td", {}, x.token_id), h("td", {}, x.user),
+      h("td", {}, x.name), h("td", {}, HC.time(x.issued_at)),
+      h("td", {}, h("button", { onclick: async () => { try { await HC.api(`/api/v1/tokens/${x.token_id}`, { method: "DELETE" }); load(); } catch (e) { HC.toast(e.message, true); } } }, "吊销"))))));
+    audit.replaceChildren(HC.table(["时间", "谁", "方式", "操作", "大厅", "详情", "结果"], a.map(x => h("tr", {},
+      h("td", {}, HC.time(x.at)), h("td", {}, x.actor), h("td", {}, x.via), h("td", {}, x.action), h("td", {}, x.hall),
+      h("td", {}, x.detail.slice(0, 80)), h("td", { class: x.status >= 400 ? "bad" : "" }, `${x.status} ${x.outcome}`)))));
+  }
+  load();
+})();

@@ -1,0 +1,55 @@
+"""``hallctl user add``: the first admin from the command line; refused beside a running daemon."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+from controller.ownership import acquire_log_lock
+
+
+def run(monkeypatch: pytest.MonkeyPatch, args: list[str], password: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    return main(["--log-level", "warning", *args])
+
+
+def test_add_admin_with_a_token_then_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "hall.db")
+    add = ["user", "add", "chief", "--password-stdin", "--token", "scraper", "--db", db]
+    assert run(monkeypatch, add, "long-enough-pw") == 0
+    out = capsys.readouterr().out
+    assert "added chief (admin)" in out and "hct_" in out
+    assert main(["user", "list", "--db", db]) == 0
+    assert capsys.readouterr().out.startswith("chief\tadmin\tenabled")
+
+
+def test_weak_password_and_duplicate_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "hall.db")
+    assert run(monkeypatch, ["user", "add", "a", "--password-stdin", "--db", db], "short") == 2
+    assert "weak_password" in capsys.readouterr().err
+    assert run(monkeypatch, ["user", "add", "a", "--password-stdin", "--db", db], "long-pw-1") == 0
+    assert run(monkeypatch, ["user", "add", "a", "--password-stdin", "--db", db], "long-pw-2") == 2
+    assert "user_exists" in capsys.readouterr().err
+
+
+async def test_refused_while_the_daemon_holds_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "hall.db"
+    lock = await acquire_log_lock(db)
+    try:
+        from controller.auth.cli import add_user_main
+        from controller.cli import build_parser
+
+        args = build_parser().parse_args(["user", "add", "x", "--db", str(db)])
+        assert await add_user_main(args, "long-enough-pw") == 2
+        assert "in use" in capsys.readouterr().err
+    finally:
+        lock.release()

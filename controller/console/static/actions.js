@@ -69,7 +69,9 @@
   let lastWindows = "";
   HC.live(hall.id, { picture: p => {
     const key = JSON.stringify(p.hall.windows.map(w => [w.number, w.state, w.staff, w.ticket, w.services]));
-    if (key !== lastWindows && !windowsBox.contains(document.activeElement)) {
+    const focus = document.activeElement;  // don't redraw under someone typing a 工号
+    const typing = windowsBox.contains(focus) && ["INPUT", "SELECT"].includes(focus.tagName);
+    if (key !== lastWindows && !typing) {
       lastWindows = key;
       windowsBox.replaceChildren(HC.table(["窗口", "状态", "人员", "当前号", "操作", "办理业务"], p.hall.windows.map(windowRow)));
     }

@@ -30,7 +30,7 @@
     windows.replaceChildren(...v.windows.map(w => h("div", { class: `win ${w.state}`, "data-window": w.number },
       h("div", { class: "n" }, `${w.number} ${w.name}`),
       h("div", { class: "t" }, w.ticket || STATE_LABELS[w.state]),
-      h("small", {}, `${STATE_LABELS[w.state]} · ${HC.duration(now - w.since_ms)}`),
+      h("small", {}, `${STATE_LABELS[w.state]} · ${w.since_ms ? HC.duration(now - w.since_ms) : "-"}`),
       h("small", {}, w.staff_name ? `${w.staff_name}（${w.staff}）` : "—"))));
     queues.replaceChildren(HC.table(["业务", "等候", "最长等候", "预计等候", "开放窗口"],
       v.services.map(s => h("tr", { "data-service": s.id }, h("td", {}, `${s.prefix} ${s.name}`), h("td", {}, s.waiting),

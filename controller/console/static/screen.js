@@ -6,7 +6,7 @@
   const { hall } = await HC.start("大厅屏", true);
   const queue = [];
   let playing = false, soundOn = false;
-  const played = [];  // for tests: which announcements finished, in order
+  const played = [];  // finished announcements in order, with times (tests check no overlap)
   window.hallScreen = { queue, played, get playing() { return playing; } };
   const soundButton = document.getElementById("sound");
 
@@ -21,7 +21,12 @@
     const item = queue.shift();
     playing = true;
     const audio = new Audio(item.url);
-    const done = () => { playing = false; played.push(item.text); setTimeout(playNext, 400); };
+    const started = performance.now();
+    const done = ev => {
+      playing = false;
+      played.push({ text: item.text, start: started, end: performance.now(), ok: ev.type === "ended" });
+      setTimeout(playNext, 400);
+    };
     audio.addEventListener("ended", done, { once: true });
     audio.addEventListener("error", done, { once: true });
     audio.play().catch(() => {  // autoplay refused: ask for one click, keep the queue

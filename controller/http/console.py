@@ -62,7 +62,7 @@ def install_console(
     add_hall_routes(app)
     add_live_routes(app)
     add_voice_routes(app, voice)
-    add_openapi_route(app)
+    add_openapi_route(app, list(ctx.halls))
     add_metrics_route(app, Metrics())
     app.router.add_get("/", to_console)
     app.router.add_static("/console/", STATIC_DIR, append_version=False)

@@ -103,9 +103,6 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
 
 
-HALL: Final = {"name": "hall", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
 def _query(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
 
@@ -137,7 +134,12 @@ def _op(
     return op
 
 
-def build_document() -> dict[str, Any]:
+def build_document(hall_ids: list[str]) -> dict[str, Any]:
+    """``hall_ids``: the halls this daemon serves, listed as the path parameter's values."""
+    hall_schema: dict[str, Any] = {"type": "string"}
+    if hall_ids:
+        hall_schema["enum"] = sorted(hall_ids)
+    hall_param = {"name": "hall", "in": "path", "required": True, "schema": hall_schema}
     _, components = msgspec.json.schema_components(list(_TYPES.values()), ref_template=REF)
     schemas = dict(components)
     for name, kind in _TYPES.items():
@@ -149,11 +151,11 @@ def build_document() -> dict[str, Any]:
     hall_paths: dict[str, Any] = {
         "/api/v1/halls": {"get": _op("Halls served by this daemon", "HallList", errors=(401,))},
         "/api/v1/halls/{hall}": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op("Windows, queues and totals", "HallView"),
         },
         "/api/v1/halls/{hall}/commands": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "post": _op(
                 "Submit a command (200 means durable)",
                 "CommandReply",
@@ -162,7 +164,7 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/devices": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "Devices with availability, firmware and errors",
                 "Devices",
@@ -170,11 +172,11 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/alerts": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op("Device offline, printer, long wait, overdue case alerts", "Alerts"),
         },
         "/api/v1/halls/{hall}/tickets": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "Tickets in one state, oldest first",
                 "Tickets",
@@ -203,7 +205,7 @@ def build_document() -> dict[str, Any]:
         },
         "/api/v1/halls/{hall}/tickets/{ticket}/reprint": {
             "parameters": [
-                HALL,
+                hall_param,
                 {"name": "ticket", "in": "path", "required": True, "schema": {"type": "integer"}},
             ],
             "post": _op(
@@ -214,7 +216,7 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/notice": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "post": _op(
                 "Show a notice on LED strips, hall screens and kiosks (empty: the default)",
                 "Ok",
@@ -223,7 +225,7 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/ratings": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "Ratings, newest first",
                 "Ratings",
@@ -244,7 +246,7 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/cases": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "差评 cases, newest first (open, all, overdue, or one state)",
                 "Cases",
@@ -264,18 +266,18 @@ def build_document() -> dict[str, Any]:
         },
         "/api/v1/halls/{hall}/cases/{case}": {
             "parameters": [
-                HALL,
+                hall_param,
                 {"name": "case", "in": "path", "required": True, "schema": {"type": "integer"}},
             ],
             "get": _op("One 差评 case with its steps and deadlines", "Case"),
         },
         "/api/v1/halls/{hall}/figures": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op("Figures of a day", "Figures", params=[day]),
         },
         "/api/v1/halls/{hall}/figures/{chart}.svg": {
             "parameters": [
-                HALL,
+                hall_param,
                 {
                     "name": "chart",
                     "in": "path",
@@ -296,11 +298,20 @@ def build_document() -> dict[str, Any]:
             "get": _op("A chart of the day (SVG)", None, params=[day], media="image/svg+xml"),
         },
         "/api/v1/halls/{hall}/figures.csv": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op("The day's figures as CSV", None, params=[day], media="text/csv"),
         },
+        "/api/v1/halls/{hall}/figures.xlsx": {
+            "parameters": [hall_param],
+            "get": _op(
+                "The day's figures as XLSX",
+                None,
+                params=[day],
+                media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+        },
         "/api/v1/halls/{hall}/live": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "Server-Sent Events: `picture` (LivePicture) on every change, `call` (CallNotice)",
                 None,
@@ -309,7 +320,7 @@ def build_document() -> dict[str, Any]:
             ),
         },
         "/api/v1/halls/{hall}/voice.wav": {
-            "parameters": [HALL],
+            "parameters": [hall_param],
             "get": _op(
                 "The announcement of a call (espeak-ng Mandarin)",
                 None,
@@ -409,15 +420,13 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-_document: bytes | None = None
+DOCUMENT: Final = web.AppKey("openapi", bytes)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    global _document
-    if _document is None:
-        _document = msgspec.json.encode(build_document())
-    return web.Response(body=_document, content_type="application/json")
+    return web.Response(body=request.app[DOCUMENT], content_type="application/json")
 
 
-def add_openapi_route(app: web.Application) -> None:
+def add_openapi_route(app: web.Application, hall_ids: list[str]) -> None:
+    app[DOCUMENT] = msgspec.json.encode(build_document(hall_ids))
     app.router.add_get("/api/v1/openapi.json", openapi_json)

@@ -162,10 +162,20 @@ async def add_user(request: web.Request) -> web.Response:
     )
 
 
+def _not_yourself(request: web.Request, user: str) -> web.Response | None:
+    """An admin cannot disable or demote themselves: someone must be left to undo it."""
+    if user == _principal(request).user:
+        return error(409, "self_lockout", "ask another admin to disable or demote you")
+    return None
+
+
 async def disable_user(request: web.Request) -> web.Response:
     user = request.match_info["user"]
     request[AUDIT_ACTION] = "user_disable"
     request[AUDIT_DETAIL] = user
+    refused = _not_yourself(request, user)
+    if refused is not None:
+        return refused
     try:
         await _directory(request).disable(user, by=_principal(request).user)
     except AccessError as exc:
@@ -193,6 +203,9 @@ async def set_role(request: web.Request) -> web.Response:
     try:
         body = await read_body(request, RoleBody)
         request[AUDIT_DETAIL] = f"{user} -> {body.role.value}"
+        refused = _not_yourself(request, user) if body.role is not Role.ADMIN else None
+        if refused is not None:
+            return refused
         await _directory(request).set_role(user, body.role, by=_principal(request).user)
     except BadBody as bad:
         return bad.response

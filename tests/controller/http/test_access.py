@@ -169,3 +169,13 @@ async def test_console_pages_are_public_and_locked_down(console: Console) -> Non
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     root = await console.client.get("/", allow_redirects=False)
     assert root.status == 302 and root.headers["Location"] == "/console/hall.html"
+
+
+async def test_an_admin_cannot_lock_themselves_out(console: Console) -> None:
+    csrf = await console.login("admin")
+    disabled = await console.post("/api/v1/users/admin/disable", {}, csrf)
+    demoted = await console.post("/api/v1/users/admin/role", {"role": "viewer"}, csrf)
+    assert [disabled.status, demoted.status] == [409, 409]
+    assert (await demoted.json())["code"] == "self_lockout"
+    assert console.ctx.directory.accounts["admin"].enabled
+    assert console.ctx.directory.accounts["admin"].role.value == "admin"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from controller.config.model import Device
+from controller.config.model import Device, HallConfig
 from controller.lifecycle import EvaluationState, WindowState
 from controller.state import HallState, WindowRuntime
 from firmware_protocols import mqtt_v1 as proto
@@ -19,13 +19,11 @@ from firmware_protocols import mqtt_v1 as proto
 THANKS_SECONDS = 5
 RECENT_CALLS = 10
 
-DEFAULT_REASONS = (
-    proto.ReasonTag(id="wait", text="等候时间长"),
-    proto.ReasonTag(id="attitude", text="服务态度差"),
-    proto.ReasonTag(id="efficiency", text="办事效率低"),
-    proto.ReasonTag(id="guidance", text="一次告知不清"),
-    proto.ReasonTag(id="other", text="其他"),
-)
+
+def reason_tags(config: HallConfig) -> list[proto.ReasonTag]:
+    """The 差评 reasons the hall configured ([evaluation] reasons), as pads show them."""
+    return [proto.ReasonTag(id=tag.id, text=tag.text) for tag in config.evaluation.reasons]
+
 
 _WINDOW_STATE = {
     WindowState.LOGGED_OUT: proto.WindowState.LOGGED_OUT,
@@ -131,7 +129,7 @@ def evaluator_view(
                     photo=card.photo,
                     ticket=ticket.id,
                     seconds=max(1, (ends - now_ms) // 1000),
-                    reasons=list(DEFAULT_REASONS),
+                    reasons=reason_tags(config),
                 )
                 return invite, ends
     return card, None

@@ -55,6 +55,13 @@ class Metrics:
         if committer is not None and hasattr(committer, "observe_commit"):
             committer.observe_commit = lambda seconds, records: self.commit_seconds.observe(seconds)
 
+    def watch_hubs(self, ctx: ConsoleContext) -> None:
+        """Device hubs exist once every extension has started (called at app startup)."""
+        for hall_id in ctx.halls:
+            outbound = getattr(ctx.hub_of(hall_id), "outbound", None)
+            if outbound is not None and hasattr(outbound, "observe_ack"):
+                outbound.observe_ack = self.ack_seconds.labels(hall_id).observe
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -162,4 +169,9 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def add_metrics_route(app: web.Application, metrics: Metrics) -> None:
     app[METRICS] = metrics
     metrics.watch(app[CONSOLE])
+
+    async def on_startup(app: web.Application) -> None:
+        metrics.watch_hubs(app[CONSOLE])
+
+    app.on_startup.append(on_startup)
     app.router.add_get("/metrics", metrics_endpoint)

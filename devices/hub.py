@@ -241,7 +241,7 @@ class DeviceHub:
             return
         self.availability.seen(device.id, now_ms)
         if isinstance(message, proto.Ack):
-            if self.outbound.ack(device.id, message.id) and not message.ok:
+            if self.outbound.ack(device.id, message.id, self._clock()) and not message.ok:
                 self.availability.error(device.id, f"{message.code}: {message.text}")
             return
         if isinstance(message, proto.RebirthRequest):

@@ -10,7 +10,7 @@ flapping display never builds a backlog."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,6 +26,7 @@ class Pending:
     tries: int
     due: float
     replaces_state: bool
+    sent_at: float = 0.0  # first send, for the command-to-ack latency
 
 
 class OutboundCommands:
@@ -40,6 +41,7 @@ class OutboundCommands:
         self.retried = 0
         self.failed = 0
         self.acked = 0
+        self.observe_ack: Callable[[float], None] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -52,7 +54,9 @@ class OutboundCommands:
             if older is not None:
                 self._drop(older)
             self._state_command[device] = command_id
-        self._pending[command_id] = Pending(device, message, 1, now + self._delays[0], is_state)
+        self._pending[command_id] = Pending(
+            device, message, 1, now + self._delays[0], is_state, now
+        )
         self._by_device.setdefault(device, set()).add(command_id)
         self.sent += 1
 
@@ -64,11 +68,14 @@ class OutboundCommands:
                 ids.discard(command_id)
         return pending
 
-    def ack(self, device: str, command_id: int) -> bool:
-        """True when the ack matched a pending command of that device."""
+    def ack(self, device: str, command_id: int, now: float | None = None) -> bool:
+        """True when the ack matched a pending command of that device. ``now`` (same clock as
+        ``track``): report the command-to-ack time to ``observe_ack`` (the metrics)."""
         pending = self._pending.get(command_id)
         if pending is None or pending.device != device:
             return False
+        if now is not None and self.observe_ack is not None:
+            self.observe_ack(now - pending.sent_at)
         self._drop(command_id)
         if pending.replaces_state and self._state_command.get(device) == command_id:
             del self._state_command[device]

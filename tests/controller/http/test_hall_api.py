@@ -201,7 +201,16 @@ async def test_live_stream_sends_a_picture_per_change_and_calls(console: Console
 
 async def test_metrics_expose_devices_queues_and_latencies(console: Console) -> None:
     csrf = await console.login("op")
-    console.birth("kiosk-1")
+    console.hub.on_inbound(
+        type(
+            "Inbound",
+            (),
+            {
+                "device": "kiosk-1",
+                "message": proto.Birth(kind=proto.DeviceKind.KIOSK, session=1, fw="1.0"),
+            },
+        )()
+    )
     await console.post(f"{BASE}/commands", {"type": "issue_ticket", "service": "A"}, csrf)
     text = await (await console.client.get("/metrics")).text()
     assert f'hallctl_devices_online{{hall="{HALL}",kind="kiosk"}} 1.0' in text
@@ -209,3 +218,8 @@ async def test_metrics_expose_devices_queues_and_latencies(console: Console) -> 
     assert f'hallctl_http_command_seconds_count{{hall="{HALL}"}} 1.0' in text
     assert "hallctl_log_commit_seconds_count" in text
     assert "hallctl_log_commit_seconds_count 0.0" not in text
+    [(_, show)] = [(d, m) for d, m in console.link.sent if d == "kiosk-1"][-1:]
+    ack = proto.Ack(id=show.id, ok=True)
+    console.hub.on_inbound(type("Inbound", (), {"device": "kiosk-1", "message": ack})())
+    text = await (await console.client.get("/metrics")).text()
+    assert f'hallctl_device_ack_seconds_count{{hall="{HALL}"}} 1.0' in text

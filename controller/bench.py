@@ -107,7 +107,7 @@ def _load_process(conn: Any, plan: Any) -> None:
 
 
 def _relay_process(
-    host: str, port: int, displays: dict[str, str], pads: dict[str, str], stop: Any
+    host: str, port: int, displays: dict[str, str], pads: dict[str, str], ready: Any, stop: Any
 ) -> None:
     import uvloop
 
@@ -115,7 +115,7 @@ def _relay_process(
 
     async def main() -> None:
         done = asyncio.Event()
-        task = asyncio.create_task(relay(host, port, HALL, displays, pads, done))
+        task = asyncio.create_task(relay(host, port, HALL, displays, pads, done, ready.set))
         await asyncio.to_thread(stop.wait)
         done.set()
         await task

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,7 @@ async def generate(plan: LoadPlan) -> dict[str, Any]:
             window.call_sent_at = time.perf_counter()
             device, message = d.caller, proto.Press(rid=rid, op=proto.PressOp.CALL_NEXT)
         elif window.step == 2:
+            window.ticket = None  # rate only what this finish's invite names
             device, message = d.caller, proto.Press(rid=rid, op=proto.PressOp.FINISH)
         else:
             if window.ticket is None:
@@ -326,6 +328,7 @@ async def relay(
     displays: dict[str, str],
     pads: dict[str, str],
     stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Answer every request like the controller would, without deciding anything: a reply,
     plus the show a real call/finish would cause and a print for a take."""
@@ -390,5 +393,7 @@ async def relay(
     client.on_message = on_message
     await client.connect(host, port, keepalive=60)
     client.subscribe(f"hallctl/v1/{hall}/dev/+/up", qos=0)
+    await asyncio.sleep(0.2)
+    ready()
     await stop.wait()
     await client.disconnect()

@@ -90,6 +90,12 @@ class LinkConfig:
     backlog_size: int = 4096  # publishes waiting for the broker's receive window
     firmware: str = "hallctl"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # MQTT QoS for commands to devices and for the devices' up topics. 0 by default: the
+    # protocol acknowledges and retries at the application level (command ids and acks,
+    # request ids and replies), so broker-level QoS 1 would only double the packets on the
+    # controller's connection (docs/decisions/0005-qos0-on-the-controller-link.md). Births
+    # and wills stay QoS 1 and retained.
+    device_qos: int = 0
 
 
 class _WindowStorage(gmqtt.storage.PersistentStorage):  # type: ignore[misc]
@@ -170,8 +176,10 @@ class MqttLink:
 
     def publish(self, device: str, message: proto.DownMessage) -> None:
         """Send a command to ``device`` at QoS 1; raises ``LinkDown`` or ``LinkBusy``."""
-        payload = proto.encode(message)
-        self._publish(proto.down_topic(self.hall, device), payload, retain=False)
+        payload = proto.encode(message, check=False)  # our own structs: valid by construction
+        self._publish(
+            proto.down_topic(self.hall, device), payload, retain=False, qos=self.config.device_qos
+        )
 
     async def close(self) -> None:
         """Publish 'offline' (this session's will), disconnect cleanly and stop, within
@@ -283,7 +291,7 @@ class MqttLink:
         )
         client.subscribe(
             [
-                gmqtt.Subscription(proto.up_filter(self.hall), qos=1),
+                gmqtt.Subscription(proto.up_filter(self.hall), qos=self.config.device_qos),
                 gmqtt.Subscription(proto.status_filter(self.hall), qos=1),
                 gmqtt.Subscription(self._status_topic, qos=1),
             ]
@@ -307,17 +315,23 @@ class MqttLink:
     def _publish_status(self, message: proto.Birth | proto.Will) -> None:
         self._publish(self._status_topic, proto.encode(message), retain=True)
 
-    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        """QoS 1 publish, respecting the broker's receive maximum (MQTT 5 flow control).
+    def _publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
+        """Publish; at QoS 1 respecting the broker's receive maximum (MQTT 5 flow control).
 
         Mosquitto allows 20 unacknowledged QoS 1 messages per client by default and gmqtt
         raises once they are used up; publishes beyond that wait in order in a bounded backlog
-        that PUBACKs drain."""
+        that PUBACKs drain. QoS 0 publishes go straight out unless QoS 1 ones are waiting
+        (order is kept)."""
         client = self._client
         if client is None or not self.connected or not client.is_connected:
             raise LinkDown(f"hall {self.hall}: MQTT link is down")
-        if not self._backlog and self._try_publish(client, topic, payload, retain):
-            return
+        if not self._backlog:
+            if qos == 0:
+                client.publish(topic, payload, qos=0, retain=retain)
+                self.stats.published += 1
+                return
+            if self._try_publish(client, topic, payload, retain):
+                return
         if len(self._backlog) >= self.config.backlog_size:
             raise LinkBusy(f"hall {self.hall}: {len(self._backlog)} publishes wait for the broker")
         self._backlog.append((topic, payload, retain))

@@ -284,7 +284,7 @@ async def test_full_queue_drops_newest_counts_and_logs(
 async def test_bursts_beyond_the_brokers_receive_window_wait_in_order(
     mosquitto: MosquittoProcess,
 ) -> None:
-    async with link_for(mosquitto) as link:
+    async with link_for(mosquitto, device_qos=1) as link:
         await asyncio.wait_for(link.wait_connected(), 3)
         async with peer(mosquitto, p.down_topic(HALL, "kp-1")) as device:
             commands = [p.Rebirth(id=i) for i in range(1, 201)]
@@ -296,8 +296,20 @@ async def test_bursts_beyond_the_brokers_receive_window_wait_in_order(
         assert link.stats.unsent == 0
 
 
+async def test_qos0_commands_go_straight_out_in_order(mosquitto: MosquittoProcess) -> None:
+    async with link_for(mosquitto) as link:  # device_qos 0, the default
+        await asyncio.wait_for(link.wait_connected(), 3)
+        async with peer(mosquitto, p.down_topic(HALL, "kp-1")) as device:
+            commands = [p.Rebirth(id=i) for i in range(1, 201)]
+            for command in commands:
+                link.publish("kp-1", command)
+            got = [p.decode_down((await device.next())[1]) for _ in commands]
+        assert got == commands
+        assert link.stats.backlogged == 0
+
+
 async def test_full_backlog_refuses_with_link_busy(mosquitto: MosquittoProcess) -> None:
-    async with link_for(mosquitto, backlog_size=5) as link:
+    async with link_for(mosquitto, backlog_size=5, device_qos=1) as link:
         await asyncio.wait_for(link.wait_connected(), 3)
         with pytest.raises(LinkBusy):
             for i in range(1, 100):

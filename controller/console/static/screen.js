@@ -38,12 +38,15 @@
   // A TV browser started with --autoplay-policy=no-user-gesture-required needs no click.
   soundOn = true; soundButton.hidden = true;
 
+  // Citizens look for the window's number; the configured name may not contain it.
+  const where = c => (c.window_name.includes("号窗口") ? c.window_name : `${c.window}号窗口（${c.window_name}）`);
+
   function draw(p) {
     const [latest] = p.calls;
     document.getElementById("now-number").textContent = latest ? latest.number : "——";
-    document.getElementById("now-window").textContent = latest ? `请到 ${latest.window_name} 办理` + (latest.recall ? "（重呼）" : "") : "";
+    document.getElementById("now-window").textContent = latest ? `请到 ${where(latest)} 办理` + (latest.recall ? "（重呼）" : "") : "";
     document.getElementById("calls").replaceChildren(h("tr", {}, h("th", {}, "号码"), h("th", {}, "窗口")),
-      ...p.calls.slice(0, 8).map(c => h("tr", { class: c.recall ? "recall" : "" }, h("td", {}, c.number), h("td", {}, c.window_name))));
+      ...p.calls.slice(0, 8).map(c => h("tr", { class: c.recall ? "recall" : "" }, h("td", {}, c.number), h("td", {}, where(c)))));
     document.getElementById("waiting").replaceChildren(h("tr", {}, h("th", {}, "业务"), h("th", {}, "等候人数")),
       ...p.hall.services.map(s => h("tr", {}, h("td", {}, s.name), h("td", {}, s.waiting))));
     const notice = document.getElementById("notice");

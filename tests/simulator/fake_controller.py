@@ -55,6 +55,8 @@ class FakeController:
         self.hall_logic: Any = None  # a MiniHall, when the test runs people
 
     async def start(self) -> None:
+        subscribed = asyncio.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
         await self.client.connect(self.host, self.port)
         self.client.subscribe(
             [
@@ -62,7 +64,7 @@ class FakeController:
                 gmqtt.Subscription(p.status_filter(self.hall), qos=1),
             ]
         )
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(subscribed.wait(), 5)  # SUBACK: no device message can be missed
         self.announce(self.session)
 
     def announce(self, session: int) -> None:

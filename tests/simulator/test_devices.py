@@ -181,14 +181,18 @@ async def test_the_default_retry_interval_is_two_seconds(
 async def test_an_unclean_drop_fires_the_will_and_the_next_birth_has_a_new_session(
     mosquitto: MosquittoProcess, controller: FakeController
 ) -> None:
+    wills = controller.wills["w1-caller"]
+    births = controller.births["w1-caller"]
     async with running(caller(mosquitto)) as device:
-        device.drop(0.3)
-        await eventually(lambda: len(controller.births["w1-caller"]) == 2)
+        await eventually(lambda: len(births) == 1)
+        device.drop(0.5)
+        await eventually(lambda: [w.session for w in wills] == [1])  # the broker's will
+        await eventually(lambda: len(births) == 2)
         assert device.online
-    assert [w.session for w in controller.wills["w1-caller"]][:1] == [1]
-    assert [b.session for b in controller.births["w1-caller"]] == [1, 2]
+    assert [b.session for b in births] == [1, 2]
     # The clean close at the end publishes the will of the current session.
-    await eventually(lambda: [w.session for w in controller.wills["w1-caller"]] == [1, 2])
+    await eventually(lambda: len(wills) == 2, within=10)
+    assert [w.session for w in wills] == [1, 2]
 
 
 async def test_rids_differ_across_sessions() -> None:

@@ -5,11 +5,12 @@ and link counters, queue lengths, group-commit counters), so nothing on the hot 
 them. Three latencies are histograms observed as they happen: HTTP commands (request to
 durable answer), log commits (one group-commit transaction) and device acks (command sent to
 ack received, where the device layer reports it). The 好差评 outbox lag is exposed when that
-module registers a source (``ctx.extras["outbox_lag"]``: hall id -> seconds).
+module serves the same application (records behind, age of the oldest unsent, failures).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,8 +50,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, ctx: ConsoleContext) -> None:
-        self.registry.register(_DaemonCollector(ctx))
+    def watch(self, ctx: ConsoleContext, app: web.Application) -> None:
+        self.registry.register(_DaemonCollector(ctx, app))
         committer = ctx.committer
         if committer is not None and hasattr(committer, "observe_commit"):
             committer.observe_commit = lambda seconds, records: self.commit_seconds.observe(seconds)
@@ -67,8 +68,9 @@ class Metrics:
 
 
 class _DaemonCollector(Collector):
-    def __init__(self, ctx: ConsoleContext) -> None:
+    def __init__(self, ctx: ConsoleContext, app: web.Application) -> None:
         self.ctx = ctx
+        self.app = app
 
     def collect(self) -> Iterator[Any]:
         ctx = self.ctx
@@ -142,20 +144,43 @@ class _DaemonCollector(Collector):
             commits.add_metric([], committer.commits)
             yield pending
             yield commits
-        outbox_lag = ctx.extras.get("outbox_lag")
-        if outbox_lag is not None:
-            lag = GaugeMetricFamily(
-                "hallctl_outbox_lag_seconds",
-                "Age of the oldest undelivered 好差评 outbox message",
-                labels=["hall"],
-            )
-            for hall_id in ctx.halls:
-                lag.add_metric([hall_id], float(outbox_lag(hall_id)))
-            yield lag
+        yield from _outbox_metrics(self.app)
         feeds = ctx.extras.get("live_feeds", {})
         live = GaugeMetricFamily("hallctl_live_connections", "Open live-update streams")
         live.add_metric([], sum(f.connections for f in feeds.values()))
         yield live
+
+
+def _outbox_metrics(app: web.Application) -> Iterator[Any]:
+    """The 好差评 outboxes (``controller.haochaping``), when that module serves this app."""
+    try:
+        from controller.http.haochaping_api import SERVICE
+    except ImportError:  # pragma: no cover - the module ships with hallctl
+        return
+    service = app.get(SERVICE)
+    if service is None:
+        return
+    labels = ["hall", "adapter"]
+    lag = GaugeMetricFamily(
+        "hallctl_outbox_lag_records", "Log records not yet delivered to 好差评", labels=labels
+    )
+    age = GaugeMetricFamily(
+        "hallctl_outbox_oldest_unsent_seconds",
+        "Age of the 好差评 record being delivered (0: none waiting)",
+        labels=labels,
+    )
+    failures = GaugeMetricFamily(
+        "hallctl_outbox_consecutive_failures", "好差评 delivery failures in a row", labels=labels
+    )
+    now_ms = time.time_ns() // 1_000_000
+    for hall_id, hall in service.halls.items():
+        for status in hall.outbox_status():
+            key = [hall_id, status.adapter]
+            lag.add_metric(key, status.lag_records)
+            oldest = status.oldest_unsent_ms
+            age.add_metric(key, max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0)
+            failures.add_metric(key, status.consecutive_failures)
+    yield from (lag, age, failures)
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -168,7 +193,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def add_metrics_route(app: web.Application, metrics: Metrics) -> None:
     app[METRICS] = metrics
-    metrics.watch(app[CONSOLE])
+    metrics.watch(app[CONSOLE], app)
 
     async def on_startup(app: web.Application) -> None:
         metrics.watch_hubs(app[CONSOLE])

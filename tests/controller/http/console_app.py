@@ -3,7 +3,7 @@ accounts with the fast argon2 parameters, and helpers to log in as each role."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -74,7 +74,9 @@ class Console:
 
 
 @asynccontextmanager
-async def console_app() -> AsyncIterator[Console]:
+async def console_app(
+    before_start: Callable[[web.Application], None] | None = None,
+) -> AsyncIterator[Console]:
     store = MemoryStore()
     async with GroupCommitter(store) as committer:
         runtime = await HallRuntime.open(hall_with_devices(), store, committer)
@@ -87,5 +89,7 @@ async def console_app() -> AsyncIterator[Console]:
         app = web.Application()
         add_api_routes(app, ctx.halls)
         install_console(app, ctx)
+        if before_start is not None:
+            before_start(app)
         async with TestClient(TestServer(app)) as client:
             yield Console(client, ctx, runtime, hub, link, store)

@@ -223,3 +223,20 @@ async def test_metrics_expose_devices_queues_and_latencies(console: Console) -> 
     console.hub.on_inbound(type("Inbound", (), {"device": "kiosk-1", "message": ack})())
     text = await (await console.client.get("/metrics")).text()
     assert f'hallctl_device_ack_seconds_count{{hall="{HALL}"}} 1.0' in text
+
+
+async def test_metrics_expose_the_haochaping_outbox_lag() -> None:
+    from controller.haochaping.outbox import OutboxStatus
+    from controller.http.haochaping_api import SERVICE
+
+    status = OutboxStatus(adapter="zj", hall=HALL, lag_records=7, consecutive_failures=2)
+    status.oldest_unsent_ms = int(time.time() * 1000) - 90_000
+    hall = type("Hall", (), {"outbox_status": lambda self: [status]})()
+    service = type("Service", (), {"halls": {HALL: hall}})()
+    async with console_app(lambda app: app.__setitem__(SERVICE, service)) as console:
+        await console.login("viewer")
+        text = await (await console.client.get("/metrics")).text()
+    assert f'hallctl_outbox_lag_records{{adapter="zj",hall="{HALL}"}} 7.0' in text
+    assert f'hallctl_outbox_consecutive_failures{{adapter="zj",hall="{HALL}"}} 2.0' in text
+    [age] = [ln for ln in text.splitlines() if ln.startswith("hallctl_outbox_oldest_unsent")]
+    assert 89 < float(age.rsplit(" ", 1)[1]) < 120

@@ -44,6 +44,14 @@ class SimClock:
     async def sleep(self, sim_seconds: float) -> None:
         await asyncio.sleep(self.real(sim_seconds))
 
+    async def sleep_until(self, sim_time: float) -> None:
+        """Wake at simulated time ``sim_time``: a process drawing many short gaps stays on
+        schedule instead of adding up each sleep's overshoot."""
+        await asyncio.sleep(self.real(sim_time - self.now()))
+
+    def hour_at(self, sim_time: float) -> float:
+        return (self.start_hour + sim_time / 3600.0) % 24.0
+
 
 def child_rng(seed: int, name: str) -> random.Random:
     """An independent, reproducible random stream per component, so adding a device or a

@@ -70,9 +70,11 @@ class Crowd:
         peak = rate * max(self.params.day_curve)
         if peak <= 0:
             return
+        due = self.clock.now()
         while True:
-            await self.clock.sleep(rng.expovariate(peak / 3600.0))
-            if rng.random() * peak <= rate * self.params.curve_at(self.clock.hour()):
+            due += rng.expovariate(peak / 3600.0)
+            await self.clock.sleep_until(due)
+            if rng.random() * peak <= rate * self.params.curve_at(self.clock.hour_at(due)):
                 green = service.green_channel and rng.random() < self.params.green_share
                 present = rng.random() >= self.params.no_show
                 order = rng.sample(range(len(self.fleet.kiosks)), len(self.fleet.kiosks))

@@ -47,19 +47,9 @@ class HallView(msgspec.Struct, frozen=True):
     coverage: float | None  # rated / finished services (评价覆盖率)
 
 
-_WORKING = frozenset({WindowState.IDLE, WindowState.CALLING, WindowState.SERVING})
-
-
 def open_windows_for(state: HallState, service_id: str) -> int:
-    """Windows staffed and not paused that serve the service."""
-    count = 0
-    for w in state.windows.values():
-        if w.state in _WORKING:
-            for service, _ in w.services:
-                if service == service_id:
-                    count += 1
-                    break
-    return count
+    """Windows staffed and not paused that serve the service (kept by the fold)."""
+    return state.open_windows.get(service_id, 0)
 
 
 def estimated_wait_minutes(state: HallState, service_id: str, people_ahead: int) -> int:

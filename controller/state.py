@@ -37,6 +37,8 @@ from controller.lifecycle import (
 )
 from controller.queues import QueueIndex
 
+WORKING_WINDOW = frozenset({WindowState.IDLE, WindowState.CALLING, WindowState.SERVING})
+
 
 class Ticket(msgspec.Struct, kw_only=True, gc=False):
     """One ticket and what happened to it so far (mutable: owned by the fold).
@@ -190,6 +192,8 @@ class HallState:
             for w in config.windows
         }
         self.staff_window: dict[str, int] = {}
+        # Windows staffed and not paused, per service they serve (for waiting estimates).
+        self.open_windows: dict[str, int] = {}
         # Lookups for views (the configuration's tuples are for validation, not for speed).
         self.staff_by_id = {s.id: s for s in config.staff}
         self.window_names = {w.number: w.name for w in config.windows}
@@ -264,10 +268,19 @@ class HallState:
             self.waiting_by_service[ticket.service] -= 1
 
     def _window_to(self, window: WindowRuntime, op: WindowOp, at: int) -> None:
-        new_state = WINDOW_NEXT[op][window.state]
-        if new_state is not window.state:
+        old_state = window.state
+        new_state = WINDOW_NEXT[op][old_state]
+        if new_state is not old_state:
             window.since = at
+            was_open, is_open = old_state in WORKING_WINDOW, new_state in WORKING_WINDOW
+            if was_open != is_open:
+                self._count_open(window, 1 if is_open else -1)
         window.state = new_state
+
+    def _count_open(self, window: WindowRuntime, delta: int) -> None:
+        open_windows = self.open_windows
+        for service, _ in window.services:
+            open_windows[service] = open_windows.get(service, 0) + delta
 
     def _close(self, ticket: Ticket, at: int) -> None:
         ticket.closed_at = at
@@ -437,7 +450,13 @@ class HallState:
         self._window_to(self._win(e.window), WindowOp.RESUME, e.at)
 
     def _services_changed(self, e: ev.WindowServicesChanged) -> None:
-        self._win(e.window).services = e.services
+        window = self._win(e.window)
+        if window.state in WORKING_WINDOW:
+            self._count_open(window, -1)
+            window.services = e.services
+            self._count_open(window, 1)
+        else:
+            window.services = e.services
 
     def _rated(self, e: ev.ServiceRated) -> None:
         ticket = self.tickets[e.ticket]
@@ -597,6 +616,8 @@ class HallState:
             state.windows[window.number] = window
             if window.staff is not None:
                 state.staff_window[window.staff] = window.number
+            if window.state in WORKING_WINDOW:
+                state._count_open(window, 1)
         waiting = sorted(
             (t for t in snap.tickets if t.state is TicketState.WAITING), key=lambda t: t.id
         )

@@ -83,6 +83,9 @@ _REQUEST_KINDS: Final[dict[type, DeviceKind]] = {
 }
 
 
+_SHARED_VIEWS: Final = frozenset({DeviceKind.KIOSK, DeviceKind.HALL_SCREEN})
+
+
 class Refused(Exception):
     """A request the hub itself refuses (not the engine): carries the reply code."""
 
@@ -177,6 +180,7 @@ class DeviceHub:
         self.printer: dict[str, proto.PrinterStatus] = {}
         self._last_sent: dict[str, proto.DeviceState] = {}
         self._timers: dict[str, int] = {}
+        self._view_memo: dict[DeviceKind, tuple[tuple[object, ...], proto.DeviceState]] = {}
         # device -> rid -> (when first seen, reply or None while being decided)
         self._replies: dict[str, OrderedDict[int, tuple[float, proto.Reply | None]]] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -540,7 +544,18 @@ class DeviceHub:
         status = self.availability.devices[device.id]
         if not status.online:
             return  # its birth will bring the whole state
-        view, changes_at = device_view(self.hall.state, device, self.extras, self.hall.now())
+        if device.kind in _SHARED_VIEWS:
+            # Every kiosk (hall screen) shows the same thing: compute it once per change.
+            key = (device.kind, self.hall.state.seq, self.extras.notice)
+            memo = self._view_memo.get(device.kind)
+            if memo is None or memo[0] != key:
+                memo = (key, device_view(self.hall.state, device, self.extras, 0)[0])
+                self._view_memo[device.kind] = memo
+            view, changes_at = memo[1], None
+        else:
+            view, changes_at = device_view(
+                self.hall.state, device, self.extras, self.hall.now()
+            )
         if changes_at is not None:
             self._timers[device.id] = changes_at
         if not force and self._last_sent.get(device.id) == view:

@@ -43,6 +43,7 @@ from firmware_protocols import mqtt_v1 as proto
 log = logging.getLogger(__name__)
 
 DROP_LOG_EVERY = 1000
+PARSED_TOPICS_MAX = 65_536  # remembered topic parses (a hall has a few thousand topics)
 CLOSE_WITHIN = 2.0
 
 
@@ -154,6 +155,9 @@ class MqttLink:
         self._drops_in_burst = 0
         self._backlog: collections.deque[tuple[str, bytes, bool]] = collections.deque()
         self._status_topic = proto.controller_status_topic(self.hall)
+        # Topic strings are checked once per device, not once per message.
+        self._down_topics: dict[str, str] = {}
+        self._parsed: dict[str, proto.TopicAddress] = {}
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -177,9 +181,10 @@ class MqttLink:
     def publish(self, device: str, message: proto.DownMessage) -> None:
         """Send a command to ``device`` at QoS 1; raises ``LinkDown`` or ``LinkBusy``."""
         payload = proto.encode(message, check=False)  # our own structs: valid by construction
-        self._publish(
-            proto.down_topic(self.hall, device), payload, retain=False, qos=self.config.device_qos
-        )
+        topic = self._down_topics.get(device)
+        if topic is None:
+            topic = self._down_topics[device] = proto.down_topic(self.hall, device)
+        self._publish(topic, payload, retain=False, qos=self.config.device_qos)
 
     async def close(self) -> None:
         """Publish 'offline' (this session's will), disconnect cleanly and stop, within
@@ -377,7 +382,11 @@ class MqttLink:
             return
         self.stats.received += 1
         try:
-            address = proto.parse_topic(topic)
+            address = self._parsed.get(topic)
+            if address is None:
+                address = proto.parse_topic(topic)
+                if len(self._parsed) < PARSED_TOPICS_MAX:
+                    self._parsed[topic] = address
             if address.channel is proto.Channel.CONTROLLER_STATUS:
                 self._check_controller_status(proto.decode_status(payload))
                 return

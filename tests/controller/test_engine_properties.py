@@ -74,6 +74,13 @@ COMMANDS = st.one_of(
     st.builds(c.Rate, ticket=st.just(LAST_FINISHED), level=LEVELS),
     st.builds(c.MissEvaluation, ticket=TICKETS | st.just(LAST_FINISHED)),
     st.builds(c.Tick),
+    st.builds(
+        c.SetWindowServices,
+        window=WINDOWS,
+        services=st.sampled_from(
+            [(c.ServiceWeight("A"),), (c.ServiceWeight("B", 2), c.ServiceWeight("C"))]
+        ),
+    ),
 )
 ISSUES = st.builds(
     c.IssueTicket,
@@ -155,6 +162,11 @@ def check_invariants(state: HallState, issued: list[int]) -> None:
         assert holding[window.number] <= 1
         busy = window.state in (WindowState.CALLING, WindowState.SERVING)
         assert busy == (window.ticket is not None)
+    working = (WindowState.IDLE, WindowState.CALLING, WindowState.SERVING)
+    open_windows = Counter(
+        s for w in state.windows.values() if w.state in working for s, _ in w.services
+    )
+    assert {k: v for k, v in state.open_windows.items() if v} == dict(open_windows)
     waiting = Counter(t.service for t in state.tickets.values() if t.state is TicketState.WAITING)
     assert {k: v for k, v in state.waiting_by_service.items() if v} == dict(waiting)
 

@@ -68,6 +68,7 @@ class SimKiosk(SimDevice):
         self.print_failures = 0
         self._reported: proto.PrinterStatus | None = None
         self._print_waiters: dict[str, asyncio.Future[PrintedTicket | None]] = {}
+        self._screen = asyncio.Lock()  # one citizen at the touch screen at a time
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -143,7 +144,11 @@ class SimKiosk(SimDevice):
     async def take_ticket(
         self, service: str, *, green: bool = False, appt: str | None = None
     ) -> TakeOutcome:
-        """Press the service button and wait for the slip."""
+        """Press the service button and wait for the slip (citizens queue for the screen)."""
+        async with self._screen:
+            return await self._take(service, green, appt)
+
+    async def _take(self, service: str, green: bool, appt: str | None) -> TakeOutcome:
         reply, _ = await self.requests.send(
             lambda rid: proto.TakeTicket(rid=rid, service=service, green=green, appt=appt)
         )

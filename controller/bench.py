@@ -160,7 +160,7 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
 
         # 1. Baseline: a bare relay, same pattern, saturated.
         ctx = mp.get_context("spawn")
-        stop_relay = ctx.Event()
+        stop_relay, relay_ready = ctx.Event(), ctx.Event()
         relay = ctx.Process(
             target=_relay_process,
             args=(
@@ -168,11 +168,14 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
                 broker.port,
                 {w.caller: w.display for w in windows},
                 {w.caller: w.pad for w in windows},
+                relay_ready,
                 stop_relay,
             ),
         )
         relay.start()
-        await asyncio.sleep(1.0)
+        if not await asyncio.to_thread(relay_ready.wait, 30):
+            relay.kill()
+            raise RuntimeError("the baseline relay did not start")
         baseline = await _run_load(plan(0))
         stop_relay.set()
         await asyncio.to_thread(relay.join, 5)

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: log in, watch the hall update live, pause a window
 and see the simulated LED strip show 暂停服务, record a 回访 on a 差评 case, hear queued
-announcements on the hall screen, and survive a daemon restart without logging in again.
+announcements on the hall screen, call from the web caller, and survive a daemon restart
+without logging in again.
 
 Debian's chromium is driven through Playwright's Python client (``executable_path``; Playwright
 downloads nothing). Screenshots and the measured latencies go to ``test-artifacts/e2e/``.
@@ -143,6 +144,22 @@ async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
             figures["announcements"] = played
             await shot(screen, "04-hall-screen")
 
+            # The web caller does what a keypad does: log in, call; the window's strip shows it.
+            caller = await context.new_page()
+            await caller.goto(f"{running.url}/console/caller.html?hall={hall}&window=5")
+            await caller.wait_for_selector("#status .n")
+            await caller.fill("#staff", config.staff[4].id)
+            await caller.click("button[data-op='login']")
+            await caller.wait_for_selector("#status.idle")
+            window5 = (await api.get(f"/api/v1/halls/{hall}"))["windows"][4]
+            await api.command({"type": "issue_ticket", "service": window5["services"][0]})
+            await caller.click("button[data-op='call_next']")
+            await caller.wait_for_selector("#status.calling")
+            strip5 = fleet.displays[5]
+            await until(lambda: strip5.state is not None and strip5.state.lines[0].startswith("请"))
+            await shot(caller, "05-web-caller")
+            await caller.close()
+
             # Restart the daemon on the same port: the page reconnects by itself, still logged in.
             bound = running.daemon.bound_port
             assert bound is not None
@@ -157,7 +174,7 @@ async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
             await page.wait_for_function(
                 f"document.querySelector(\"{cell}\").textContent === '{before + 1}'"
             )
-            await shot(page, "05-after-restart")
+            await shot(page, "06-after-restart")
             await browser.close()
         await api.close()
     await running.close()

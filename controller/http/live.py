@@ -64,6 +64,8 @@ class LiveFeed:
     changed_at: float = 0.0  # monotonic time of the newest record (for latency figures)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _next_call: int = 1
+    # Encoded pictures shared by every connection: (version, second, with devices) -> body.
+    _cache: dict[bool, tuple[tuple[int, int], bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.runtime.subscribe(self.on_events)
@@ -136,6 +138,18 @@ def picture(ctx: ConsoleContext, feed: LiveFeed, with_devices: bool) -> LivePict
 _encoder = msgspec.json.Encoder()
 
 
+def encoded_picture(ctx: ConsoleContext, feed: LiveFeed, with_devices: bool) -> bytes:
+    """One computation per hall change (or per second, for device availability), however many
+    pages are watching: the picture scans every ticket, so it is built once and shared."""
+    key = (feed.version, int(time.monotonic()))
+    cached = feed._cache.get(with_devices)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    body = _encoder.encode(picture(ctx, feed, with_devices))
+    feed._cache[with_devices] = (key, body)
+    return body
+
+
 async def live_stream(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     if isinstance(runtime, web.Response):
@@ -165,7 +179,7 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
             for call in [c for c in feed.calls if c.id > last_call]:
                 await response.write(b"event: call\ndata: " + _encoder.encode(call) + b"\n\n")
                 last_call = call.id
-            body = _encoder.encode(picture(ctx, feed, with_devices))
+            body = encoded_picture(ctx, feed, with_devices)
             now = time.monotonic()
             if body != last_body:
                 await response.write(b"event: picture\ndata: " + body + b"\n\n")

@@ -21,7 +21,13 @@ class BadBody(Exception):
 
 
 async def read_body(request: web.Request, kind: type[T]) -> T:
-    """The body decoded as ``kind``; raises ``BadBody`` carrying the 400/413 answer."""
+    """The body decoded as ``kind``; raises ``BadBody`` carrying the 400/413/415 answer.
+
+    Only ``application/json`` is read: a browser cannot send that cross-site without a CORS
+    preflight (which this server never grants), so a foreign page cannot forge a login or any
+    other form-like request."""
+    if request.content_type != "application/json":
+        raise BadBody(error(415, "unsupported_media_type", "send the body as application/json"))
     body = await request.content.read(MAX_FORM_BYTES + 1)
     if len(body) > MAX_FORM_BYTES:
         raise BadBody(error(413, "too_large", f"a request body is at most {MAX_FORM_BYTES} bytes"))

@@ -97,6 +97,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "unknown hall or item",
         409: "refused",
         413: "body too large",
+        415: "body not application/json",
         429: "throttled",
         503: "hall unavailable",
     }
@@ -123,7 +124,7 @@ def _op(
             "content": {media: {"schema": _ref(reply) if reply else {"type": "string"}}},
         }
     }
-    responses.update(_errors(*errors))
+    responses.update(_errors(*errors, *((415,) if body and body != "Command" else ())))
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params

@@ -96,9 +96,22 @@ async def test_refused_command_is_audited_with_the_engine_reason(console: Consol
     [b"not json", b"{}", b'{"user": "op"}', b'{"user": 1, "password": "x"}', b"[]"],
 )
 async def test_malformed_login_is_400(console: Console, body: bytes) -> None:
-    response = await console.client.post("/api/v1/session", data=body)
+    response = await console.client.post(
+        "/api/v1/session", data=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     assert (await response.json())["code"] == "bad_request"
+
+
+async def test_login_from_a_form_is_refused(console: Console) -> None:
+    """A cross-site form can post text/plain, never application/json without a preflight."""
+    response = await console.client.post(
+        "/api/v1/session",
+        data=b'{"user": "op", "password": "test-password-1"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status == 415
+    assert "Set-Cookie" not in response.headers
 
 
 async def test_wrong_password_is_401_and_audited(console: Console) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,7 +48,7 @@ from controller.state import HallState, Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
 from devices.outbound import RETRY_DELAYS_S, OutboundCommands
-from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_name
+from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_label
 from firmware_protocols import mqtt_v1 as proto
 
 log = logging.getLogger("hallctl.devices")
@@ -195,16 +196,24 @@ class DeviceHub:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Retries, timers and hall-wide flushes until ``stop``; then finish requests."""
-        last_flush = dict.fromkeys(HALL_FLUSH_S, 0.0)
+        last_sweep = dict.fromkeys(HALL_FLUSH_S, 0.0)
+        cursor = dict.fromkeys(HALL_FLUSH_S, -1)  # -1: no sweep in progress
         try:
             while not stop.is_set():
                 now = self._clock()
                 self._resend_due(now)
                 self._fire_timers()
                 for kind, every in HALL_FLUSH_S.items():
-                    if self._hall_dirty[kind] and now - last_flush[kind] >= every:
-                        last_flush[kind] = now
-                        self._flush_hall_wide(kind)
+                    if (
+                        cursor[kind] < 0
+                        and self._hall_dirty[kind]
+                        and now - last_sweep[kind] >= every
+                    ):
+                        self._hall_dirty[kind] = False
+                        last_sweep[kind] = now
+                        cursor[kind] = 0
+                    if cursor[kind] >= 0:
+                        cursor[kind] = self._sweep(kind, cursor[kind], every)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TIMER_S)
         finally:
@@ -312,7 +321,10 @@ class DeviceHub:
             if reply is not None:  # None: still being decided; its reply will come
                 self._publish(device.id, reply)
             return
-        if not self._allow(device.id):
+        allowed = self._allow(device.id)
+        if allowed is not True:
+            if allowed == "tell":  # at most once a second: the device re-sends after 3 s
+                self._reply(device.id, rid, False, "rate_limited", "too many requests; slow down")
             return
         if len(self._tasks) >= MAX_IN_FLIGHT:
             self.stats.overloaded += 1
@@ -323,8 +335,9 @@ class DeviceHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _allow(self, device_id: str) -> bool:
-        """Token bucket per device: a flooding device cannot starve the others."""
+    def _allow(self, device_id: str) -> bool | str:
+        """Token bucket per device: a flooding device cannot starve the others. True, or
+        False (drop quietly), or "tell" (drop and answer ``rate_limited``, once a second)."""
         now = self._clock()
         bucket = self._buckets.get(device_id)
         if bucket is None:
@@ -338,6 +351,7 @@ class DeviceHub:
         if now - bucket.warned > 1.0:
             bucket.warned = now
             log.warning("device flooding; requests dropped", extra={"device": device_id})
+            return "tell"
         return False
 
     async def _handle_request(self, device: Device, message: Any) -> None:
@@ -494,7 +508,7 @@ class DeviceHub:
                 self.extras.recent_calls.appendleft(
                     proto.CallEntry(
                         number=event.number,
-                        window=window_name(self.hall.state, event.window),
+                        window=window_label(event.window),
                         recall=recall,
                     )
                 )
@@ -526,10 +540,15 @@ class DeviceHub:
             for device in self.by_window.get(window, ()):
                 self._send_state(device)
 
-    def _flush_hall_wide(self, kind: DeviceKind) -> None:
-        self._hall_dirty[kind] = False
-        for device in self.hall_wide[kind]:
+    def _sweep(self, kind: DeviceKind, start: int, every: float) -> int:
+        """Refresh the next slice of a hall-wide family; a sweep spreads over ``every`` so
+        600 keypads never stall the loop at once. Returns the next cursor (-1: done)."""
+        devices = self.hall_wide[kind]
+        size = max(1, math.ceil(len(devices) * TIMER_S / every))
+        for device in devices[start : start + size]:
             self._send_state(device)
+        end = start + size
+        return end if end < len(devices) else -1
 
     def _fire_timers(self) -> None:
         if not self._timers:
@@ -553,9 +572,7 @@ class DeviceHub:
                 self._view_memo[device.kind] = memo
             view, changes_at = memo[1], None
         else:
-            view, changes_at = device_view(
-                self.hall.state, device, self.extras, self.hall.now()
-            )
+            view, changes_at = device_view(self.hall.state, device, self.extras, self.hall.now())
         if changes_at is not None:
             self._timers[device.id] = changes_at
         if not force and self._last_sent.get(device.id) == view:
@@ -616,9 +633,7 @@ class DeviceHub:
         for ticket in called:
             assert ticket.window is not None
             self.extras.recent_calls.appendleft(
-                proto.CallEntry(
-                    number=ticket.number, window=window_name(self.hall.state, ticket.window)
-                )
+                proto.CallEntry(number=ticket.number, window=window_label(ticket.window))
             )
 
 

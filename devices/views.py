@@ -45,7 +45,14 @@ class HallExtras:
 
 
 def window_name(state: HallState, number: int) -> str:
+    """The window's configured name (e.g. 综合窗口), for the staff card."""
     return state.window_names.get(number) or f"{number}号窗口"
+
+
+def window_label(number: int) -> str:
+    """How calls name a window, on strips, the hall screen and in the voice: by its number,
+    which is what is painted above the counter (names like 不动产登记 repeat)."""
+    return f"{number}号窗口"
 
 
 def _callable_waiting(state: HallState, window: WindowRuntime) -> int:
@@ -70,10 +77,9 @@ def display_view(
     state: HallState, window_number: int, extras: HallExtras
 ) -> proto.WindowDisplayState:
     window = state.windows[window_number]
-    name = window_name(state, window_number)
     if window.state is WindowState.CALLING and window.ticket is not None:
         number = state.tickets[window.ticket].number
-        lines = [f"请{number}号到{name}办理"]
+        lines = [f"请{number}号到{window_label(window_number)}办理"]
         if extras.recalling.get(window_number):
             lines.append("(重呼)")
         return proto.WindowDisplayState(mode=proto.DisplayMode.CALLING, lines=lines, blink=True)

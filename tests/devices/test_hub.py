@@ -248,6 +248,8 @@ async def test_flooding_device_is_limited_and_others_still_served(hall: Hall) ->
     await asyncio.sleep(0.5)
     stats = hall.hub.stats
     assert stats.rate_limited > 0
+    told = [m for m in flooder.received if isinstance(m, proto.Reply) and m.code == "rate_limited"]
+    assert 1 <= len(told) <= 3, "the flooder is told, about once a second, not once per message"
     assert hall.daemon.halls["demo"].state.totals.issued < 300
 
 

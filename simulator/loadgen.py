@@ -330,11 +330,15 @@ async def relay(
     stop: asyncio.Event,
     ready: Callable[[], None] = lambda: None,
 ) -> None:
-    """Answer every request like the controller would, without deciding anything: a reply,
-    plus the show a real call/finish would cause and a print for a take."""
+    """Answer every request like the controller would, without deciding anything: the same
+    replies, shows and prints a real request causes (one message for one message), so the
+    difference to ``hallctl bench``'s daemon phases is the engine, the log and the hub."""
     ids = MonotonicIds()
     client = gmqtt.Client(f"relay-{time.monotonic_ns()}")
     ticket = 0
+
+    def show(device: str, state: proto.DeviceState) -> None:
+        send(device, proto.Show(id=ids.next(), ver=ids.next(), state=state))
 
     def send(device: str, message: proto.DownMessage) -> None:
         client.publish(proto.down_topic(hall, device), proto.encode(message, check=False), qos=0)
@@ -347,34 +351,47 @@ async def relay(
             return 0
         message = proto.decode_up(payload)
         if isinstance(message, proto.Press):
+            # The shows a real press causes (devices.hub): the keypad's own state, the strip,
+            # and on finish the pad's invitation; the reply last, as the controller does.
             number = None
             if message.op is proto.PressOp.CALL_NEXT:
                 number = "A001"
-                send(
+                show(
+                    device,
+                    proto.CallerState(
+                        window=proto.WindowState.CALLING, current=number, waiting=3, staff="职员"
+                    ),
+                )
+                show(
                     displays[device],
-                    proto.Show(
-                        id=ids.next(),
-                        ver=ids.next(),
-                        state=proto.WindowDisplayState(
-                            mode=proto.DisplayMode.CALLING,
-                            lines=["请A001号到1号窗口办理"],
-                            blink=True,
-                        ),
+                    proto.WindowDisplayState(
+                        mode=proto.DisplayMode.CALLING, lines=["请A001号到1号窗口办理"], blink=True
                     ),
                 )
             elif message.op is proto.PressOp.FINISH:
                 ticket += 1
-                send(
+                show(
+                    device,
+                    proto.CallerState(window=proto.WindowState.IDLE, waiting=3, staff="职员"),
+                )
+                show(
+                    displays[device],
+                    proto.WindowDisplayState(
+                        mode=proto.DisplayMode.IDLE, lines=["欢迎光临 热情服务"]
+                    ),
+                )
+                show(
                     pads[device],
-                    proto.Show(
-                        id=ids.next(),
-                        ver=ids.next(),
-                        state=proto.EvaluatorState(
-                            mode=proto.EvaluatorMode.INVITE,
-                            window="1号窗口",
-                            ticket=ticket,
-                            seconds=30,
-                        ),
+                    proto.EvaluatorState(
+                        mode=proto.EvaluatorMode.INVITE, window="1号窗口", ticket=ticket, seconds=30
+                    ),
+                )
+            elif message.op is proto.PressOp.LOGIN:
+                show(device, proto.CallerState(window=proto.WindowState.IDLE, staff="职员"))
+                show(
+                    pads[device],
+                    proto.EvaluatorState(
+                        mode=proto.EvaluatorMode.STAFF_CARD, window="1号窗口", staff_name="职员"
                     ),
                 )
             send(device, proto.Reply(id=ids.next(), rid=message.rid, ok=True, number=number))
@@ -388,6 +405,16 @@ async def relay(
             )
         elif isinstance(message, proto.Rating):
             send(device, proto.Reply(id=ids.next(), rid=message.rid, ok=True))
+            send(
+                device,
+                proto.Show(
+                    id=ids.next(),
+                    ver=ids.next(),
+                    state=proto.EvaluatorState(
+                        mode=proto.EvaluatorMode.THANKS, window="1号窗口", seconds=5
+                    ),
+                ),
+            )
         return 0
 
     client.on_message = on_message

@@ -192,7 +192,20 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
             task = asyncio.create_task(daemon.run(stop, ready))
             await ready.wait()
             await asyncio.sleep(0.5)
+            commit_ms: list[float] = []
+            committer = daemon.committer
+            if committer is not None:
+                earlier = committer.observe_commit
+
+                def observe(seconds: float, appends: int) -> None:
+                    commit_ms.append(seconds * 1000)
+                    if earlier is not None:
+                        earlier(seconds, appends)
+
+                committer.observe_commit = observe
             steady = await _run_load(plan(rate))
+            steady_commits = sorted(commit_ms)
+            commit_ms.clear()
             saturated = await _run_load(plan(0))
             hub = daemon.hubs[HALL]
             hub_stats = {
@@ -226,10 +239,20 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
             "commits": commits,
             "records": records,
             "mean_batch": round(records / commits, 1) if commits else None,
+            "steady_commit_ms": {
+                "p50": _pct(steady_commits, 0.5),
+                "p99": _pct(steady_commits, 0.99),
+            },
         },
         "hub": hub_stats,
         "phases": {"baseline": baseline, "steady": steady, "saturated": saturated},
     }
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(len(values) * q))], 2)
 
 
 def register_bench_command(subparsers: Any) -> None:

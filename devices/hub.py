@@ -12,7 +12,7 @@ Theory of operation.
 * Outbound (``on_events``, a runtime subscriber called after each durable record): the windows
   the events touch are marked dirty and flushed at once (callers, strips, pads of that window);
   hall-wide devices (hall screens, kiosks, the waiting counts on callers) are flushed at most
-  every ``HALL_FLUSH_S[kind]`` (0.2 s, 1 s, 2 s). A flush recomputes each device's desired state
+  every ``HALL_FLUSH_S[kind]`` (0.2 s, 1 s, 5 s). A flush recomputes each device's desired state
   (``devices.views``) and sends a ``show`` only when it differs from the last one sent. A birth,
   a rebirth request or a controller restart sends the full state again: displays converge
   instead of hoping.
@@ -59,7 +59,7 @@ log = logging.getLogger("hallctl.devices")
 HALL_FLUSH_S: Final = {
     DeviceKind.HALL_SCREEN: 0.2,
     DeviceKind.KIOSK: 1.0,
-    DeviceKind.CALLER: 2.0,
+    DeviceKind.CALLER: 5.0,
 }
 TIMER_S: Final = 0.1
 RID_MEMORY_S: Final = 600.0  # a request id is answered the same way for 10 minutes

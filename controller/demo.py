@@ -109,6 +109,7 @@ async def run_demo(
     db: Path | None = None,
     admin_password: str | None = None,
 ) -> int:
+    from controller.haochaping.service import Haochaping
     from controller.http.console import console_extension
     from simulator.params import SimParams
     from simulator.run import run_simulation
@@ -122,11 +123,16 @@ async def run_demo(
         config: HallConfig = parse_config(text, source=str(hall_file))
         config = replace(config, mqtt=MqttSettings(host=broker.host, port=broker.port))
         db_path = db or Path(tmp.name) / "demo.db"
+        haochaping = Haochaping(db_path)  # 差评 cases, statistics, the QR 追评 link
         daemon = Daemon(
             [HallSource(config, text)],
             db_path=db_path,
             http_port=0,
-            extensions=[mqtt_devices(), console_extension(demo_admin=(DEMO_ADMIN, password))],
+            extensions=[
+                haochaping.extension(),
+                mqtt_devices(followup_url=haochaping.followup_url),
+                console_extension(demo_admin=(DEMO_ADMIN, password)),
+            ],
         )
         stop, ready, sim_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -87,6 +87,16 @@ class IssueTicket(Command, frozen=True, tag="issue_ticket"):
     slot_end_ms: int | None = None
 
 
+class RegisterAppointment(Command, frozen=True, tag="register_appointment"):
+    """预约: the online booking system tells the hall of a booking; the citizen checks in at
+    a kiosk with its code (``IssueTicket(appointment_id=code)``, no slot needed then)."""
+
+    appointment_id: str
+    service: str
+    slot_start_ms: int
+    slot_end_ms: int
+
+
 class Login(Command, frozen=True, tag="login"):
     window: int
     staff: str
@@ -270,6 +280,7 @@ class CloseDay(Command, frozen=True, tag="close_day"):
 
 AnyCommand = (
     IssueTicket
+    | RegisterAppointment
     | Login
     | Logout
     | CallNext

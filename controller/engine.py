@@ -98,6 +98,7 @@ class HallEngine:
         self._follow_up_ms = evaluation.follow_up_days * DAY_MS
         self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
             cmd.IssueTicket: self._issue,
+            cmd.RegisterAppointment: self._register_appointment,
             cmd.Login: self._login,
             cmd.Logout: self._logout,
             cmd.CallNext: self._call_next,
@@ -191,15 +192,24 @@ class HallEngine:
         if service is None:
             raise Rejected(R.UNKNOWN_SERVICE, f"no service {c.service!r}")
         priority: PriorityClass | None = None
+        slot_start, slot_end = c.slot_start_ms, c.slot_end_ms
         if c.appointment_id is not None:
-            if c.slot_start_ms is None or (
-                c.slot_end_ms is not None and c.slot_end_ms < c.slot_start_ms
-            ):
-                raise Rejected(R.BAD_APPOINTMENT_SLOT, "an appointment needs a valid slot")
             if c.appointment_id in self.state.appointments_used:
                 raise Rejected(
                     R.APPOINTMENT_ALREADY_CHECKED_IN, f"appointment {c.appointment_id} used"
                 )
+            if slot_start is None:  # a code typed at the kiosk: the booking says the rest
+                booked = self.state.appointments.get(c.appointment_id)
+                if booked is None:
+                    raise Rejected(R.UNKNOWN_APPOINTMENT, f"no booking {c.appointment_id!r}")
+                if booked[0] != service.id:
+                    raise Rejected(
+                        R.APPOINTMENT_FOR_OTHER_SERVICE,
+                        f"booking {c.appointment_id} is for service {booked[0]}",
+                    )
+                slot_start, slot_end = booked[1], booked[2]
+            if slot_end is not None and slot_end < slot_start:
+                raise Rejected(R.BAD_APPOINTMENT_SLOT, "an appointment needs a valid slot")
             priority = PriorityClass.APPOINTMENT
         if c.green_channel:
             if not service.green_channel:
@@ -227,8 +237,25 @@ class HallEngine:
                 day=day,
                 priority=priority,
                 appointment_id=c.appointment_id,
-                slot_start_ms=c.slot_start_ms if c.appointment_id is not None else None,
-                slot_end_ms=c.slot_end_ms if c.appointment_id is not None else None,
+                slot_start_ms=slot_start if c.appointment_id is not None else None,
+                slot_end_ms=slot_end if c.appointment_id is not None else None,
+            )
+        ]
+
+    def _register_appointment(self, c: cmd.RegisterAppointment, now: int) -> list[ev.AnyEvent]:
+        if c.service not in self._services:
+            raise Rejected(R.UNKNOWN_SERVICE, f"no service {c.service!r}")
+        if c.slot_end_ms < c.slot_start_ms:
+            raise Rejected(R.BAD_APPOINTMENT_SLOT, "the slot ends before it starts")
+        if c.appointment_id in self.state.appointments_used:
+            raise Rejected(R.APPOINTMENT_ALREADY_CHECKED_IN, f"{c.appointment_id} was used")
+        return [
+            ev.AppointmentRegistered(
+                at=now,
+                appointment_id=c.appointment_id,
+                service=c.service,
+                slot_start_ms=c.slot_start_ms,
+                slot_end_ms=c.slot_end_ms,
             )
         ]
 

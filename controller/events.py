@@ -34,6 +34,13 @@ class TicketIssued(Event, frozen=True, tag="ticket_issued"):
     slot_end_ms: int | None = None
 
 
+class AppointmentRegistered(Event, frozen=True, tag="appointment_registered"):
+    appointment_id: str
+    service: str
+    slot_start_ms: int
+    slot_end_ms: int
+
+
 class StaffLoggedIn(Event, frozen=True, tag="staff_logged_in"):
     window: int
     staff: str
@@ -218,6 +225,7 @@ class HallConfigured(Event, frozen=True, tag="hall_configured"):
 
 AnyEvent = (
     TicketIssued
+    | AppointmentRegistered
     | StaffLoggedIn
     | StaffLoggedOut
     | TicketCalled

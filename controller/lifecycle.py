@@ -243,6 +243,8 @@ class RejectReason(enum.Enum):
     NUMBERS_EXHAUSTED = "numbers_exhausted"
     APPOINTMENT_ALREADY_CHECKED_IN = "appointment_already_checked_in"
     BAD_APPOINTMENT_SLOT = "bad_appointment_slot"
+    UNKNOWN_APPOINTMENT = "unknown_appointment"
+    APPOINTMENT_FOR_OTHER_SERVICE = "appointment_for_other_service"
     TRANSFER_TARGET_INVALID = "transfer_target_invalid"
     NOT_FINISHED = "not_finished"
     ALREADY_EVALUATED = "already_evaluated"

@@ -167,6 +167,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     windows: list[WindowRuntime]
     counters: dict[str, NumberCounter]
     appointments_used: list[str]
+    appointments: dict[str, tuple[str, int, int]] = msgspec.field(default_factory=dict)
     pending_evaluations: list[tuple[int, int]]
     totals: Totals
     next_ticket_id: int
@@ -199,6 +200,8 @@ class HallState:
         self.window_names = {w.number: w.name for w in config.windows}
         self.counters: dict[str, NumberCounter] = {}
         self.appointments_used: set[str] = set()
+        # Bookings not yet checked in: code -> (service, slot start, slot end).
+        self.appointments: dict[str, tuple[str, int, int]] = {}
         self.waiting_by_service: dict[str, int] = {s.id: 0 for s in config.services}
         self.queues = QueueIndex()
         # (deadline ms, ticket id), in deadline order because finishes arrive in time order.
@@ -219,6 +222,7 @@ class HallState:
         )
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.TicketIssued: self._issued,
+            ev.AppointmentRegistered: self._appointment,
             ev.StaffLoggedIn: self._logged_in,
             ev.StaffLoggedOut: self._logged_out,
             ev.TicketCalled: self._called,
@@ -310,6 +314,7 @@ class HallState:
         self.counters[e.service] = NumberCounter(day=e.day, next_seq=e.seq + 1)
         if e.appointment_id is not None:
             self.appointments_used.add(e.appointment_id)
+            self.appointments.pop(e.appointment_id, None)
         self.next_ticket_id = e.ticket + 1
         self.totals.issued += 1
         self._enqueue(ticket)
@@ -565,6 +570,11 @@ class HallState:
     def _day_closed(self, e: ev.DayClosed) -> None:
         self.counters.clear()
         self.appointments_used.clear()
+        for code in [c for c, (_, _, end) in self.appointments.items() if end < e.at]:
+            del self.appointments[code]  # a booking whose slot passed unused is void
+
+    def _appointment(self, e: ev.AppointmentRegistered) -> None:
+        self.appointments[e.appointment_id] = (e.service, e.slot_start_ms, e.slot_end_ms)
         self.last_day_closed_ms = e.at
 
     def _configured(self, e: ev.HallConfigured) -> None:
@@ -588,6 +598,7 @@ class HallState:
             windows=list(self.windows.values()),
             counters=dict(self.counters),
             appointments_used=sorted(self.appointments_used),
+            appointments=dict(self.appointments),
             pending_evaluations=list(self.pending_evaluations),
             totals=self.totals,
             next_ticket_id=self.next_ticket_id,
@@ -611,6 +622,7 @@ class HallState:
         state.opened_ms = snap.opened_ms
         state.counters = dict(snap.counters)
         state.appointments_used = set(snap.appointments_used)
+        state.appointments = {k: (s, a, b) for k, (s, a, b) in snap.appointments.items()}
         state.pending_evaluations = deque((d, t) for d, t in snap.pending_evaluations)
         for window in snap.windows:
             state.windows[window.number] = window

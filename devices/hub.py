@@ -405,7 +405,9 @@ class DeviceHub:
         if printer is not None and (printer.paper is proto.PaperLevel.OUT or printer.jam):
             raise Refused("printer_unavailable", "the kiosk's printer is out of paper or jammed")
         receipt = await self.hall.submit(
-            cmd.IssueTicket(service=take.service, green_channel=take.green)
+            cmd.IssueTicket(
+                service=take.service, green_channel=take.green, appointment_id=take.appt
+            )
         )
         [issued] = [e for e in receipt.events if isinstance(e, ev.TicketIssued)]
         self._print(device, issued)

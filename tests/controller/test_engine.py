@@ -77,7 +77,9 @@ def test_appointment_checks_in_once_with_a_valid_slot(engine: HallEngine) -> Non
     [issued] = engine.handle(appt, T0)
     assert isinstance(issued, ev.TicketIssued) and issued.priority is PriorityClass.APPOINTMENT
     reject(engine, appt, T0 + 1, R.APPOINTMENT_ALREADY_CHECKED_IN)
-    reject(engine, c.IssueTicket(service="A", appointment_id="YY-2"), T0, R.BAD_APPOINTMENT_SLOT)
+    reject(engine, c.IssueTicket(service="A", appointment_id="YY-2"), T0, R.UNKNOWN_APPOINTMENT)
+    no_end = c.IssueTicket(service="A", appointment_id="YY-3", slot_start_ms=T0, slot_end_ms=T0 - 1)
+    reject(engine, no_end, T0, R.BAD_APPOINTMENT_SLOT)
 
 
 def test_login_rules(engine: HallEngine) -> None:
@@ -319,3 +321,61 @@ def test_daily_close_carry_over_keeps_waiting_and_skips_their_numbers() -> None:
     assert isinstance(closed, ev.DayClosed) and closed.carried_over == 2
     [tomorrow] = engine.handle(c.IssueTicket(service="A"), T0 + 24 * 60 * MINUTE)
     assert isinstance(tomorrow, ev.TicketIssued) and tomorrow.number == "A003"
+
+
+def test_booked_appointment_checks_in_with_its_code(engine: HallEngine) -> None:
+    slot = {"slot_start_ms": T0 + 60 * MINUTE, "slot_end_ms": T0 + 90 * MINUTE}
+    engine.handle(c.RegisterAppointment(appointment_id="YY-7", service="A", **slot), T0)
+    reject(
+        engine,
+        c.IssueTicket(service="B", appointment_id="YY-7"),
+        T0,
+        R.APPOINTMENT_FOR_OTHER_SERVICE,
+    )
+    reject(engine, c.IssueTicket(service="A", appointment_id="YY-8"), T0, R.UNKNOWN_APPOINTMENT)
+    [issued] = engine.handle(c.IssueTicket(service="A", appointment_id="YY-7"), T0 + 55 * MINUTE)
+    assert isinstance(issued, ev.TicketIssued)
+    assert issued.priority is PriorityClass.APPOINTMENT
+    assert (issued.slot_start_ms, issued.slot_end_ms) == (
+        slot["slot_start_ms"],
+        slot["slot_end_ms"],
+    )
+    reject(
+        engine,
+        c.IssueTicket(service="A", appointment_id="YY-7"),
+        T0 + 56 * MINUTE,
+        R.APPOINTMENT_ALREADY_CHECKED_IN,
+    )
+    assert "YY-7" not in engine.state.appointments
+
+
+def test_registering_a_bad_booking_is_refused(engine: HallEngine) -> None:
+    bad_slot = c.RegisterAppointment(
+        appointment_id="Y", service="A", slot_start_ms=T0 + 10, slot_end_ms=T0
+    )
+    reject(engine, bad_slot, T0, R.BAD_APPOINTMENT_SLOT)
+    unknown = c.RegisterAppointment(
+        appointment_id="Y", service="Z", slot_start_ms=T0, slot_end_ms=T0 + 10
+    )
+    reject(engine, unknown, T0, R.UNKNOWN_SERVICE)
+
+
+def test_daily_close_voids_bookings_whose_slot_passed(engine: HallEngine) -> None:
+    engine.handle(
+        c.RegisterAppointment(
+            appointment_id="past", service="A", slot_start_ms=T0, slot_end_ms=T0 + 30 * MINUTE
+        ),
+        T0,
+    )
+    tomorrow = T0 + 24 * 60 * MINUTE
+    engine.handle(
+        c.RegisterAppointment(
+            appointment_id="next",
+            service="A",
+            slot_start_ms=tomorrow,
+            slot_end_ms=tomorrow + MINUTE,
+        ),
+        T0,
+    )
+    engine.handle(c.CloseDay(), T0 + 9 * 60 * MINUTE)
+    assert set(engine.state.appointments) == {"next"}

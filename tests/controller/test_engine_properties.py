@@ -44,6 +44,22 @@ COMMANDS = st.one_of(
         st.integers(0, 5),
         st.integers(-30, 120),
     ),
+    st.builds(
+        lambda s, n, start: c.RegisterAppointment(
+            appointment_id=f"BK{n}",
+            service=s,
+            slot_start_ms=MONDAY_9AM + start * MINUTE,
+            slot_end_ms=MONDAY_9AM + (start + 30) * MINUTE,
+        ),
+        SERVICES,
+        st.integers(0, 3),
+        st.integers(-30, 120),
+    ),
+    st.builds(
+        c.IssueTicket,
+        service=SERVICES,
+        appointment_id=st.sampled_from(["BK0", "BK1", "BK2", "BK3"]),
+    ),
     st.builds(c.Login, window=WINDOWS, staff=st.sampled_from(["1001", "1002", "1003", "9"])),
     st.builds(c.Logout, window=WINDOWS),
     st.builds(c.CallNext, window=WINDOWS),

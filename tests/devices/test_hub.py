@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from controller import commands as c
 from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
 from controller.daemon import Daemon, HallSource
 from controller.device_links import mqtt_devices
@@ -324,3 +325,28 @@ async def test_bad_payload_is_answered_counted_and_changes_nothing(
     assert hall.hub.stats.bad_payloads == 1
     assert hall.hub.availability.devices["kiosk-1"].errors == 1
     assert hall.daemon.halls["demo"].state.fingerprint() == before
+
+
+async def test_kiosk_checks_in_a_booking_by_its_code(hall: Hall) -> None:
+    runtime = hall.daemon.halls["demo"]
+    now = runtime.now()
+    await runtime.submit(
+        c.RegisterAppointment(
+            appointment_id="YY20261123",
+            service="A",
+            slot_start_ms=now,
+            slot_end_ms=now + 1_800_000,
+        )
+    )
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    kiosk.send(proto.TakeTicket(rid=1, service="A", appt="YY20261123"))
+    reply = await kiosk.reply_to(1)
+    assert reply.ok and reply.number == "A001"
+    ticket = runtime.state.tickets[1]
+    assert ticket.appointment_id == "YY20261123" and ticket.slot_start_ms == now
+    kiosk.send(proto.TakeTicket(rid=2, service="A", appt="YY20261123"))
+    again = await kiosk.reply_to(2)
+    assert not again.ok and again.code == "appointment_already_checked_in"
+    kiosk.send(proto.TakeTicket(rid=3, service="A", appt="NOPE"))
+    unknown = await kiosk.reply_to(3)
+    assert not unknown.ok and unknown.code == "unknown_appointment"

@@ -14,9 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
+	scripts/system-packages.sh demo
 	$(BIN)/hallctl demo
 
 test: $(VENV)/.installed lint
+	scripts/system-packages.sh test
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed

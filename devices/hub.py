@@ -47,6 +47,7 @@ from controller.runtime import Receipt
 from controller.state import HallState, Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
+from devices.operations import KeypadOperation, Op, window_command
 from devices.outbound import RETRY_DELAYS_S, OutboundCommands
 from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_label
 from firmware_protocols import mqtt_v1 as proto
@@ -386,7 +387,14 @@ class DeviceHub:
     async def _press(self, device: Device, press: proto.Press) -> proto.Reply:
         window = device.window
         assert window is not None  # the config requires a window for callers
-        command = _press_command(press, window)
+        operation = KeypadOperation(
+            Op(press.op.value),
+            staff=press.staff,
+            number=press.number,
+            service=press.service,
+            to_window=press.window,
+        )
+        command = window_command(self.hall.state, window, operation)
         if command is None:  # one-metre-line reminder: voice only, nothing queued
             return self._make_reply(press.rid, True)
         receipt = await self.hall.submit(command)
@@ -637,30 +645,3 @@ class DeviceHub:
             self.extras.recent_calls.appendleft(
                 proto.CallEntry(number=ticket.number, window=window_label(ticket.window))
             )
-
-
-def _press_command(press: proto.Press, window: int) -> cmd.AnyCommand | None:
-    op = press.op
-    P = proto.PressOp
-    if op is P.LOGIN:
-        return cmd.Login(window=window, staff=press.staff or "")
-    if op is P.CALL_NUMBER:
-        return cmd.CallNumber(window=window, number=press.number or "")
-    if op is P.CALL_BACK:
-        return cmd.CallBack(window=window, number=press.number or "")
-    if op is P.TRANSFER:
-        return cmd.Transfer(window=window, to_service=press.service, to_window=press.window)
-    if op is P.ONE_METRE_LINE:
-        return None
-    simple: dict[proto.PressOp, type[cmd.AnyCommand]] = {
-        P.LOGOUT: cmd.Logout,
-        P.CALL_NEXT: cmd.CallNext,
-        P.RECALL: cmd.Recall,
-        P.START: cmd.Start,
-        P.FINISH: cmd.Finish,
-        P.NO_SHOW: cmd.NoShow,
-        P.SUSPEND: cmd.Suspend,
-        P.PAUSE: cmd.Pause,
-        P.RESUME: cmd.Resume,
-    }
-    return simple[op](window=window)  # type: ignore[call-arg]

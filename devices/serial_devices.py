@@ -37,10 +37,11 @@ from zoneinfo import ZoneInfo
 from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
-from controller.lifecycle import Rejected, WindowState
+from controller.lifecycle import Rejected
 from controller.queries import estimated_wait_minutes
 from devices.availability import Availability
 from devices.hub import HallPort
+from devices.operations import KeypadOperation, Op, window_command
 from devices.serial.adapter import (
     Availability as BusAvailability,
 )
@@ -210,12 +211,12 @@ class SerialDevices:
     async def _operate(self, entry: SerialDevice, op: str, argument: str | None) -> None:
         window_number = entry.device.window
         assert window_number is not None
-        command = self._command(window_number, op, argument)
-        if command is None:
-            if op != "one_metre_line":
-                self._beep(entry)
-            return
         try:
+            command = self._command(window_number, op, argument)
+            if command is None:
+                if op not in ("one_metre_line",):
+                    self._beep(entry)
+                return
             await self.hall.submit(command)
         except Rejected as exc:
             self.refused += 1
@@ -230,29 +231,18 @@ class SerialDevices:
             self._beep(entry)
 
     def _command(self, window: int, op: str, argument: str | None) -> cmd.AnyCommand | None:
-        state = self.hall.state
-        runtime = state.windows.get(window)
-        if op == "call_next":
-            return cmd.CallNext(window=window)
-        if op == "call_number" and argument:
-            return cmd.CallNumber(window=window, number=self._number_for(window, argument))
-        if op == "recall":
-            return cmd.Recall(window=window)
-        if op == "finish":
-            return cmd.Finish(window=window)
-        if op == "no_show":
-            return cmd.NoShow(window=window)
-        if op == "suspend":
-            return cmd.Suspend(window=window)
-        if op == "call_back" and runtime is not None and runtime.suspended:
-            return cmd.CallBack(window=window, number=state.tickets[runtime.suspended[-1]].number)
-        if op == "pause_toggle" and runtime is not None:
-            if runtime.state is WindowState.PAUSED:
-                return cmd.Resume(window=window)
-            return cmd.Pause(window=window)
-        if op == "transfer" and argument and argument.isdigit():
-            return cmd.Transfer(window=window, to_window=int(argument))
-        return None
+        """A legacy key operation as a keypad operation: digits are a ticket number for 指呼
+        and a window number for 转移; 回呼 takes the window's latest suspended ticket."""
+        operation = KeypadOperation(Op(op))
+        if operation.op is Op.CALL_NUMBER:
+            if not argument:
+                return None
+            operation = KeypadOperation(Op.CALL_NUMBER, number=self._number_for(window, argument))
+        elif operation.op is Op.TRANSFER:
+            if not argument or not argument.isdigit():
+                return None
+            operation = KeypadOperation(Op.TRANSFER, to_window=int(argument))
+        return window_command(self.hall.state, window, operation)
 
     def _number_for(self, window: int, digits: str) -> str:
         """Keypads type digits only: 23 at a window serving A means A023 (the first open

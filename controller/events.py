@@ -257,6 +257,7 @@ AnyEvent = (
 
 _encoder = msgspec.msgpack.Encoder()
 _record_decoder = msgspec.msgpack.Decoder(list[AnyEvent])
+RECORD_DECODER = _record_decoder  # for replay's inlined loop
 _json_encoder = msgspec.json.Encoder()
 
 

@@ -203,14 +203,18 @@ async def load_state(config: HallConfig, store: EventStore) -> HallState:
     else:
         state = HallState(config)
         after = 0
-    decode = ev.decode_record
-    apply_all = state.apply_all
+    decode = ev.RECORD_DECODER.decode
+    handlers = state.handlers
     collecting = gc.isenabled()
     gc.disable()
     try:
         async for chunk in store.read(hall_id, after):
-            for record in chunk:
-                apply_all(decode(record.payload))
+            last: ev.AnyEvent | None = None
+            for record in chunk:  # the fold's hot loop, inlined: no call per record
+                for last in decode(record.payload):
+                    handlers[type(last)](last)
+            if last is not None:
+                state.clock_ms = last.at
             if chunk:
                 state.seq = chunk[-1].seq
     finally:

@@ -254,6 +254,11 @@ class HallState:
 
     # -- folding -------------------------------------------------------------------------
 
+    @property
+    def handlers(self) -> dict[type[Any], Callable[[Any], None]]:
+        """Event type -> fold step (replay calls them directly)."""
+        return self._handlers
+
     def apply(self, event: ev.AnyEvent) -> None:
         self._handlers[type(event)](event)
         self.clock_ms = event.at
@@ -311,7 +316,11 @@ class HallState:
         )
         self.tickets[e.ticket] = ticket
         self.open_numbers[e.number] = e.ticket
-        self.counters[e.service] = NumberCounter(day=e.day, next_seq=e.seq + 1)
+        counter = self.counters.get(e.service)
+        if counter is not None and counter.day == e.day:
+            counter.next_seq = e.seq + 1
+        else:
+            self.counters[e.service] = NumberCounter(day=e.day, next_seq=e.seq + 1)
         if e.appointment_id is not None:
             self.appointments_used.add(e.appointment_id)
             self.appointments.pop(e.appointment_id, None)

@@ -49,7 +49,7 @@ from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
 from devices.operations import KeypadOperation, Op, window_command
 from devices.outbound import RETRY_DELAYS_S, OutboundCommands
-from devices.views import RECENT_CALLS, THANKS_SECONDS, HallExtras, device_view, window_label
+from devices.views import THANKS_SECONDS, HallExtras, device_view
 from firmware_protocols import mqtt_v1 as proto
 
 log = logging.getLogger("hallctl.devices")
@@ -176,7 +176,7 @@ class DeviceHub:
         self.availability = Availability()
         for device in self.config.devices:
             self.availability.add(device.id, device.kind.value, device.link.value, device.window)
-        self.extras = HallExtras()
+        self.extras = HallExtras.from_state(hall.state)
         self.outbound = OutboundCommands(retry_delays)
         self.stats = HubStats()
         self.printer: dict[str, proto.PrinterStatus] = {}
@@ -190,7 +190,6 @@ class DeviceHub:
         self._hall_dirty = dict.fromkeys(HALL_FLUSH_S, False)
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seed_recent_calls()
         hall.subscribe(self.on_events)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -506,33 +505,8 @@ class DeviceHub:
 
     def on_events(self, events: list[ev.AnyEvent], seq: int) -> None:
         """Runtime subscriber: mark what the durable events touch, flush windows now."""
-        tickets = self.hall.state.tickets
-        touched_hall = False
-        for event in events:
-            window = getattr(event, "window", None)
-            if window is not None:
-                self._dirty_windows.add(window)
-            if isinstance(event, ev.TicketCalled | ev.TicketRecalled):
-                recall = isinstance(event, ev.TicketRecalled)
-                self.extras.recalling[event.window] = recall
-                self.extras.recent_calls.appendleft(
-                    proto.CallEntry(
-                        number=event.number,
-                        window=window_label(event.window),
-                        recall=recall,
-                    )
-                )
-            elif isinstance(event, ev.TicketTransferred):
-                if event.from_window is not None:
-                    self._dirty_windows.add(event.from_window)
-            elif isinstance(event, ev.TicketCancelled | ev.TicketExpired):
-                held = tickets[event.ticket].window
-                if held is not None:
-                    self._dirty_windows.add(held)
-            elif isinstance(event, ev.ServiceFinished):
-                self.extras.thanks_until_ms.pop(event.window, None)
-            touched_hall = True
-        if touched_hall:
+        self._dirty_windows |= self.extras.observe(events, self.hall.state)
+        if events:
             for kind in HALL_FLUSH_S:
                 self._hall_dirty[kind] = True
         if self._dirty_windows:
@@ -633,15 +607,3 @@ class DeviceHub:
         return proto.Reply(
             id=self._ids.next(), rid=rid, ok=ok, code=code, text=text[:256], number=number
         )
-
-    def _seed_recent_calls(self) -> None:
-        """After a restart the hall screen shows the latest calls from the state."""
-        called = sorted(
-            (t for t in self.hall.state.tickets.values() if t.called_at and t.window),
-            key=lambda t: t.called_at or 0,
-        )[-RECENT_CALLS:]
-        for ticket in called:
-            assert ticket.window is not None
-            self.extras.recent_calls.appendleft(
-                proto.CallEntry(number=ticket.number, window=window_label(ticket.window))
-            )

@@ -107,7 +107,7 @@ class SerialDevices:
         self.config: HallConfig = hall.engine.config
         self.buses = buses
         self.availability = availability
-        self.extras = HallExtras()
+        self.extras = HallExtras.from_state(hall.state)
         self._followup_url = followup_url
         self._tz = ZoneInfo(self.config.hall.timezone)
         self._keys = kb.KeySequence()
@@ -312,25 +312,13 @@ class SerialDevices:
     # -- outbound ------------------------------------------------------------------------
 
     def on_events(self, events: list[ev.AnyEvent], seq: int) -> None:
-        windows: set[int] = set()
-        tickets = self.hall.state.tickets
-        for event in events:
-            window = getattr(event, "window", None)
-            if window is not None:
-                windows.add(window)
-            if isinstance(event, ev.TicketRecalled):
-                self.extras.recalling[event.window] = True
-            elif isinstance(event, ev.TicketCalled):
-                self.extras.recalling[event.window] = False
-            elif isinstance(event, ev.TicketTransferred) and event.from_window is not None:
-                windows.add(event.from_window)
-            elif isinstance(event, ev.TicketCancelled | ev.TicketExpired):
-                held = tickets[event.ticket].window
-                if held is not None:
-                    windows.add(held)
-        for window in windows:
+        for window in self.extras.observe(events, self.hall.state):
             for entry in self._by_window.get(window, ()):
                 self._show(entry)
+        if any(isinstance(e, ev.TicketCalled | ev.TicketRecalled) for e in events):
+            for entry in self._hall_wide:
+                if entry.device.kind is DeviceKind.HALL_SCREEN:
+                    self._show(entry)  # a hall screen shows each call as it happens
 
     def _show(self, entry: SerialDevice, *, force: bool = False) -> None:
         message = self._render(entry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from controller import events as ev
 from controller.config.model import Device, HallConfig
 from controller.lifecycle import EvaluationState, WindowState
 from controller.state import HallState, WindowRuntime
@@ -42,6 +43,48 @@ class HallExtras:
     thanks_until_ms: dict[int, int] = field(default_factory=dict)  # window -> time
     recalling: dict[int, bool] = field(default_factory=dict)  # window -> last call a recall
     notice: str = ""
+
+    @classmethod
+    def from_state(cls, state: HallState) -> HallExtras:
+        """After a restart the hall screen shows the latest calls the state knows of."""
+        extras = cls()
+        called = sorted(
+            (t for t in state.tickets.values() if t.called_at and t.window),
+            key=lambda t: t.called_at or 0,
+        )[-RECENT_CALLS:]
+        for ticket in called:
+            assert ticket.window is not None
+            extras.recent_calls.appendleft(
+                proto.CallEntry(number=ticket.number, window=window_label(ticket.window))
+            )
+        return extras
+
+    def observe(self, events: list[ev.AnyEvent], state: HallState) -> set[int]:
+        """Take in a durable record; return the windows whose devices it changes. One place
+        for every link (MQTT hub, RS-485 buses), so they show the same thing."""
+        windows: set[int] = set()
+        for event in events:
+            window = getattr(event, "window", None)
+            if window is not None:
+                windows.add(window)
+            if isinstance(event, ev.TicketCalled | ev.TicketRecalled):
+                recall = isinstance(event, ev.TicketRecalled)
+                self.recalling[event.window] = recall
+                self.recent_calls.appendleft(
+                    proto.CallEntry(
+                        number=event.number, window=window_label(event.window), recall=recall
+                    )
+                )
+            elif isinstance(event, ev.TicketTransferred):
+                if event.from_window is not None:
+                    windows.add(event.from_window)
+            elif isinstance(event, ev.TicketCancelled | ev.TicketExpired):
+                held = state.tickets[event.ticket].window
+                if held is not None:
+                    windows.add(held)
+            elif isinstance(event, ev.ServiceFinished):
+                self.thanks_until_ms.pop(event.window, None)
+        return windows
 
 
 def window_name(state: HallState, number: int) -> str:

@@ -150,13 +150,22 @@ class RatingAck:
 
 
 class _Empty:
-    """Frames with no DATA: only the address matters."""
+    """Frames with no DATA: only the address matters (subclasses name their FUNC)."""
 
     __slots__ = ()
+    function: ClassVar[Function]
     address: int
+
+    def __post_init__(self) -> None:
+        _check_byte("address", self.address)
 
     def data(self) -> bytes:
         return b""
+
+    @classmethod
+    def from_data(cls, address: int, data: bytes) -> Self:
+        _expect_length(cls.function, data, 0)
+        return cls(address)  # type: ignore[call-arg]  # subclasses are dataclasses
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +175,6 @@ class Poll(_Empty):
     function: ClassVar[Function] = Function.POLL
     address: int
 
-    def __post_init__(self) -> None:
-        _check_byte("address", self.address)
-
-    @classmethod
-    def from_data(cls, address: int, data: bytes) -> Self:
-        _expect_length(cls.function, data, 0)
-        return cls(address)
-
 
 @dataclass(frozen=True, slots=True)
 class Idle(_Empty):
@@ -182,14 +183,6 @@ class Idle(_Empty):
     function: ClassVar[Function] = Function.IDLE
     address: int
 
-    def __post_init__(self) -> None:
-        _check_byte("address", self.address)
-
-    @classmethod
-    def from_data(cls, address: int, data: bytes) -> Self:
-        _expect_length(cls.function, data, 0)
-        return cls(address)
-
 
 @dataclass(frozen=True, slots=True)
 class Beep(_Empty):
@@ -197,14 +190,6 @@ class Beep(_Empty):
 
     function: ClassVar[Function] = Function.BEEP
     address: int
-
-    def __post_init__(self) -> None:
-        _check_byte("address", self.address)
-
-    @classmethod
-    def from_data(cls, address: int, data: bytes) -> Self:
-        _expect_length(cls.function, data, 0)
-        return cls(address)
 
 
 BLANK = 0x0A

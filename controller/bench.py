@@ -40,9 +40,6 @@ from controller.daemon import Daemon, HallSource
 from controller.device_links import mqtt_devices
 
 HALL = "bench"
-# Hall brokers should let the controller keep more than Mosquitto's default 20 QoS 1 messages
-# in flight (docs/decisions/0003-gmqtt.md); devices send a few messages a second each.
-BROKER_TUNING = "max_inflight_messages 1000\n"
 SERVICES = ("A", "B", "C", "D")
 
 
@@ -138,10 +135,10 @@ async def _run_load(plan: Any) -> dict[str, Any]:
 
 
 async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any]:
-    from devices.mqtt.mosquitto_process import MosquittoProcess
+    from devices.mqtt.mosquitto_process import HALL_BROKER_CONFIG, MosquittoProcess
     from simulator.loadgen import LoadPlan
 
-    broker = MosquittoProcess(extra_config=BROKER_TUNING)
+    broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG)
     await asyncio.to_thread(broker.start)
     try:
         config, windows, kiosks = bench_hall(devices, broker.host, broker.port)

@@ -42,10 +42,10 @@ class DemoError(Exception):
 
 def start_broker() -> Any:
     """A private broker: Mosquitto when installed (the real thing, as in production)."""
-    from devices.mqtt.mosquitto_process import BrokerError, MosquittoProcess
+    from devices.mqtt.mosquitto_process import HALL_BROKER_CONFIG, BrokerError, MosquittoProcess
 
     try:
-        broker = MosquittoProcess(extra_config="max_inflight_messages 1000\n")
+        broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG)
         broker.start()
     except BrokerError as exc:
         raise DemoError(f"{exc}. Install it with: sudo apt-get install mosquitto") from exc

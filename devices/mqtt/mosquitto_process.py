@@ -20,6 +20,10 @@ from pathlib import Path
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
+# What a hall's broker should add (docs/decisions/0003 and 0005): the controller keeps more than
+# Mosquitto's default 20 QoS 1 messages in flight. The demo and the bench use it.
+HALL_BROKER_CONFIG = "max_inflight_messages 1000\n"
+
 
 class BrokerError(RuntimeError):
     """The broker could not be started or did not accept connections in time."""

@@ -581,10 +581,10 @@ class HallState:
         self.appointments_used.clear()
         for code in [c for c, (_, _, end) in self.appointments.items() if end < e.at]:
             del self.appointments[code]  # a booking whose slot passed unused is void
+        self.last_day_closed_ms = e.at
 
     def _appointment(self, e: ev.AppointmentRegistered) -> None:
         self.appointments[e.appointment_id] = (e.service, e.slot_start_ms, e.slot_end_ms)
-        self.last_day_closed_ms = e.at
 
     def _configured(self, e: ev.HallConfigured) -> None:
         self.config_digest = e.digest

@@ -2,9 +2,14 @@
 
 Only announcement texts built here are spoken ("请A023号到3号窗口办理", with "重呼，" before a
 recall): the endpoint takes a ticket number and a window, never free text, so it cannot be used
-to make the hall screen say anything else. Synthesis runs as a subprocess (about 0.1 s), at
-most two at a time; results are cached because a number is usually announced several times
-(every screen, every recall). The hall screen page queues the audio and plays it in order, so
+to make the hall screen say anything else. What is *spoken* is written for the ear, not the
+eye (decision 0006): the ``cmn-latn-pinyin`` voice (the ``cmn`` voice reads most characters as
+English-spoken pinyin), ticket digits one by one (A023 is "A 零二三", not "零二十三"), each
+prefix letter on its own (two letters together switch espeak-ng to English), and 重呼 written
+as the pinyin ``chong2hu1`` so the polyphone is read chóng hū, not zhòng hū.
+
+Synthesis runs as a subprocess (about 0.1 s), at most two at a time; results are cached because
+a number is usually announced several times (every screen, every recall). The hall screen page queues the audio and plays it in order, so
 announcements never cut each other off.
 """
 
@@ -21,7 +26,7 @@ from aiohttp import web
 from controller.http.api import error
 from controller.http.hall_api import runtime_of
 
-VOICE: Final = "cmn"
+VOICE: Final = "cmn-latn-pinyin"
 SPEED_WPM: Final = 150
 CACHE_ENTRIES: Final = 128
 NUMBER = re.compile(r"^[A-Z]{1,3}[0-9]{1,5}$")
@@ -31,9 +36,17 @@ class VoiceUnavailable(Exception):
     """espeak-ng is not installed or failed."""
 
 
-def call_text(number: str, window: int, *, recall: bool) -> str:
-    text = f"请{number}号到{window}号窗口办理"
-    return f"重呼，{text}" if recall else text
+DIGITS: Final = "零一二三四五六七八九"
+RECALL_SPOKEN: Final = "chong2hu1"  # 重呼 as pinyin: the voice reads 重 alone as zhòng
+
+
+def spoken_text(number: str, window: int, *, recall: bool) -> str:
+    """The call written for the ear: the screen shows "请A023号到3号窗口办理" (see the module
+    docstring for why the spoken form differs)."""
+    letters = " ".join(ch for ch in number if ch.isalpha())
+    digits = "".join(DIGITS[int(ch)] for ch in number if ch.isdigit())
+    text = f"请{letters}{digits}号，到{window}号窗口办理"
+    return f"{RECALL_SPOKEN}，{text}" if recall else text
 
 
 class VoiceSynth:
@@ -94,7 +107,7 @@ async def call_audio(request: web.Request) -> web.Response:
         return error(404, "unknown_window", f"no window {window}")
     recall = request.query.get("recall") in ("1", "true")
     try:
-        audio = await request.app[SYNTH].wav(call_text(number, window, recall=recall))
+        audio = await request.app[SYNTH].wav(spoken_text(number, window, recall=recall))
     except VoiceUnavailable as exc:
         return error(409, "voice_unavailable", str(exc))
     return web.Response(

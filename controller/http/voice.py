@@ -9,8 +9,8 @@ prefix letter on its own (two letters together switch espeak-ng to English), and
 as the pinyin ``chong2hu1`` so the polyphone is read chóng hū, not zhòng hū.
 
 Synthesis runs as a subprocess (about 0.1 s), at most two at a time; results are cached because
-a number is usually announced several times (every screen, every recall). The hall screen page queues the audio and plays it in order, so
-announcements never cut each other off.
+a number is usually announced several times (every screen, every recall). The hall screen page
+queues the audio and plays it in order, so announcements never cut each other off.
 """
 
 from __future__ import annotations

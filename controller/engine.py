@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import HallConfig, LeftoverPolicy, PriorityClass, Service
+from controller.haochaping import workdays
 from controller.haochaping.case_numbers import generated_case_number, valid_case_number
-from controller.haochaping.workdays import WorkCalendar, deadline_ms
+from controller.haochaping.workdays import CalendarCoverage, WorkCalendar
 from controller.lifecycle import (
     CASE_TRANSITIONS,
     EVALUATION_TRANSITIONS,
@@ -94,7 +95,9 @@ class HallEngine:
         evaluation = config.evaluation
         self._tz = tz
         self._reasons = {r.id for r in evaluation.reasons}
-        self._calendar = WorkCalendar(evaluation.holidays, evaluation.adjusted_workdays)
+        self._calendar = WorkCalendar(
+            evaluation.holidays, evaluation.adjusted_workdays, evaluation.calendar_years
+        )
         self._follow_up_ms = evaluation.follow_up_days * DAY_MS
         self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
             cmd.IssueTicket: self._issue,
@@ -513,6 +516,9 @@ class HallEngine:
             return []
         evaluation = self.config.evaluation
         department = self.config.department_of(rated.window)
+        calendar, tz, start = self._calendar, self._tz, rated.at
+        contact = workdays.deadline(calendar, tz, start, evaluation.contact_working_days)
+        rectify = workdays.deadline(calendar, tz, start, evaluation.rectify_working_days)
         return [
             ev.CaseOpened(
                 at=rated.at,
@@ -524,12 +530,9 @@ class HallEngine:
                 department=department.id if department is not None else "",
                 level=rated.level,
                 follow_up=rated.follow_up,
-                contact_due=deadline_ms(
-                    self._calendar, self._tz, rated.at, evaluation.contact_working_days
-                ),
-                rectify_due=deadline_ms(
-                    self._calendar, self._tz, rated.at, evaluation.rectify_working_days
-                ),
+                contact_due=contact.ms,
+                rectify_due=rectify.ms,
+                deadlines_estimated=not (contact.official and rectify.official),
             )
         ]
 
@@ -634,6 +637,10 @@ class HallEngine:
                 out.append(ev.EvaluationMissed(at=now, ticket=ticket_id))
         out.extend(self._escalations(now))
         return out
+
+    def calendar_coverage(self, now_ms: int) -> CalendarCoverage:
+        """How long official holiday data lasts, seen from the hall's today (for alerts)."""
+        return self._calendar.coverage(datetime.fromtimestamp(now_ms / 1000, self._tz).date())
 
     # -- daily close -----------------------------------------------------------------------
 

@@ -164,6 +164,8 @@ class CaseOpened(Event, frozen=True, tag="case_opened"):
     follow_up: bool
     contact_due: int
     rectify_due: int
+    # True when a deadline counted days of a year without official holiday data (Mon-Fri used)
+    deadlines_estimated: bool = False
 
 
 class CaseContacted(Event, frozen=True, tag="case_contacted"):

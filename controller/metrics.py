@@ -107,8 +107,15 @@ class _DaemonCollector(Collector):
             "hallctl_commands_rejected", "Commands refused by the engine", labels=["hall"]
         )
         log_seq = GaugeMetricFamily("hallctl_log_seq", "Newest log position", labels=["hall"])
+        calendar = GaugeMetricFamily(
+            "hallctl_calendar_days_left",
+            "Days until official holiday data runs out (alert at 60, below 0: estimated)",
+            labels=["hall"],
+        )
         for hall_id, runtime in ctx.halls.items():
             state = runtime.state
+            coverage = runtime.engine.calendar_coverage(runtime.now())
+            calendar.add_metric([hall_id], coverage.days_left)
             for service, count in state.waiting_by_service.items():
                 waiting.add_metric([hall_id, service], count)
             accepted.add_metric([hall_id], runtime.accepted_count)
@@ -133,7 +140,7 @@ class _DaemonCollector(Collector):
             retries.add_metric([hall_id], hub.stats.retries)
             unacked.add_metric([hall_id], len(hub.outbound))
         yield from (online, total, received, sent, requests, retries, unacked, waiting)
-        yield from (accepted, rejected, log_seq)
+        yield from (accepted, rejected, log_seq, calendar)
         committer = ctx.committer
         if committer is not None:
             pending = GaugeMetricFamily(

@@ -112,6 +112,7 @@ class Case(msgspec.Struct, kw_only=True):
     closed_at: int | None = None
     contact_escalated: bool = False
     rectify_escalated: bool = False
+    deadlines_estimated: bool = False  # counted on Mon-Fri: no official calendar for a year
     steps: list[CaseStep] = msgspec.field(default_factory=list)
 
     def next_due(self) -> int:
@@ -512,6 +513,7 @@ class HallState:
             opened_at=e.at,
             contact_due=e.contact_due,
             rectify_due=e.rectify_due,
+            deadlines_estimated=e.deadlines_estimated,
         )
         self.cases[e.case] = self.open_cases[e.case] = case
         self.next_case_id = e.case + 1

@@ -134,6 +134,7 @@ _EVALUATION_KEYS = (
     "secrets_file",
     "holidays",
     "adjusted_workdays",
+    "calendar_years",
 )
 _REASON_KEYS = ("id", "text", "code")
 _DEPARTMENT_KEYS = ("id", "name", "code")
@@ -1098,6 +1099,7 @@ def _evaluation(t: _Table) -> Evaluation:
         secrets_file=t.text("secrets_file", ""),
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
+        calendar_years=_calendar_years(t),
     )
 
 
@@ -1142,6 +1144,32 @@ def _dates(t: _Table, key: str) -> tuple[date, ...]:
         else:
             days.append(day)
     return tuple(days)
+
+
+def _calendar_years(t: _Table) -> tuple[int, ...]:
+    """Years whose State Council holiday notice the hall typed into ``holidays`` and
+    ``adjusted_workdays``: deadlines in them count as official. A notice always names holidays,
+    so a year with none listed is a mistake, not a year without holidays."""
+    if not t.has("calendar_years"):
+        return ()
+    items = t.array("calendar_years")
+    if items is None:
+        return ()
+    listed = {day.year for day in _dates(t, "holidays")}
+    years: list[int] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, int) or isinstance(item, bool) or not 2000 <= item <= 2100:
+            problem = f"expected a year such as 2027, got {_describe(item)}"
+            t.fail_item("calendar_years", index, problem)
+        elif item not in listed:
+            t.fail_item(
+                "calendar_years",
+                index,
+                f"{item} has no day in holidays: type in that year's State Council notice first",
+            )
+        else:
+            years.append(item)
+    return tuple(years)
 
 
 def _as_day(value: object) -> date | None:

@@ -172,6 +172,7 @@ class Evaluation:
     secrets_file: str = ""  # HMAC and encryption keys; empty: "<db file>.secrets", generated
     holidays: tuple[date, ...] = ()  # for years chinese-calendar does not cover yet
     adjusted_workdays: tuple[date, ...] = ()  # 调休 working weekends, likewise
+    calendar_years: tuple[int, ...] = ()  # years whose official notice is typed in above
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from controller.haochaping.workdays import CalendarCoverage
 from controller.queries import HallView
 
 
@@ -16,6 +17,7 @@ class AlertKind(enum.Enum):
     PRINTER = "printer"  # 打印机缺纸 / 卡纸
     LONG_WAIT = "long_wait"  # 等候超时
     CASE_OVERDUE = "case_overdue"  # 差评处理超期
+    CALENDAR = "calendar"  # 官方节假日数据即将用完
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -51,6 +53,7 @@ def hall_alerts(
     now_ms: int,
     wait_alert_minutes: float,
     overdue: Iterable[OverdueCase] = (),
+    calendar: CalendarCoverage | None = None,
 ) -> list[Alert]:
     alerts: list[Alert] = []
     for device in devices:
@@ -89,4 +92,22 @@ def hall_alerts(
                 case.deadline_ms,
             )
         )
+    if calendar is not None:
+        calendar_alert = _calendar_alert(calendar)
+        if calendar_alert is not None:
+            alerts.append(calendar_alert)
     return alerts
+
+
+def _calendar_alert(calendar: CalendarCoverage) -> Alert | None:
+    """60 days before the official holiday data runs out: type in next year's notice."""
+    if not calendar.runs_out_soon:
+        return None
+    until, left = calendar.until, calendar.days_left
+    when = f"剩 {left} 天" if left >= 0 else f"已过 {-left} 天，差评期限按周一至周五估算"
+    return Alert(
+        AlertKind.CALENDAR,
+        str(until.year + 1),
+        f"官方节假日数据至 {until.isoformat()} 止（{when}）：请在配置 [evaluation] 中录入"
+        f" {until.year + 1} 年国务院放假通知（holidays、adjusted_workdays、calendar_years）",
+    )

@@ -87,6 +87,7 @@ class CaseView(msgspec.Struct, frozen=True):
     rectify_due: int
     contact_overdue: bool
     rectify_overdue: bool
+    deadlines_estimated: bool  # no official holiday data for a year the deadlines cross
     closed_at: int | None
     steps: list[CaseStep]
 
@@ -181,6 +182,7 @@ def case_view(state: HallState, case: Case, now: int) -> CaseView:
         rectify_due=case.rectify_due,
         contact_overdue=_contact_overdue(case, now),
         rectify_overdue=_rectify_overdue(case, now),
+        deadlines_estimated=case.deadlines_estimated,
         closed_at=case.closed_at,
         steps=list(case.steps),
     )
@@ -199,6 +201,7 @@ def current_alerts(ctx: ConsoleContext, runtime: HallRuntime) -> list[Alert]:
         now_ms=now,
         wait_alert_minutes=ctx.wait_alert_minutes,
         overdue=overdue,
+        calendar=runtime.engine.calendar_coverage(now),
     )
 
 

@@ -756,3 +756,14 @@ def test_reference_documents_every_key() -> None:
         (part,) = [p for p in parts if p.startswith(heading + "\n")]
         for key in keys:
             assert f"\n| `{key}` |" in part, (heading, key)
+
+
+def test_calendar_years_need_the_typed_in_notice(cfg: Data) -> None:
+    cfg["evaluation"] = {"holidays": ["2027-01-01"], "calendar_years": [2027]}
+    assert build_config(cfg).evaluation.calendar_years == (2027,)
+    cfg["evaluation"] = {"holidays": ["2027-01-01"], "calendar_years": [2028]}
+    key, message = only_problem(cfg)
+    assert key == "evaluation.calendar_years[0]" and "2028 has no day in holidays" in message
+    cfg["evaluation"] = {"calendar_years": ["2027"]}
+    key, message = only_problem(cfg)
+    assert key == "evaluation.calendar_years[0]" and "expected a year" in message

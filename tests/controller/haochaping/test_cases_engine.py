@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
 from controller import commands as c
 from controller import events as ev
 from controller.config.model import HallConfig
+from controller.console.alerts import AlertKind, hall_alerts
 from controller.engine import HallEngine
 from controller.lifecycle import CaseState, Rejected, RejectReason
+from controller.queries import hall_view
 from controller.state import HallState
 from tests.controller.halls import MINUTE
 from tests.controller.haochaping.conftest import T0, served
@@ -163,3 +166,45 @@ def test_cases_survive_snapshot_and_replay(engine: HallEngine) -> None:
     assert restored.fingerprint() == engine.state.fingerprint()
     assert restored.next_case_due == engine.state.next_case_due
     assert set(restored.open_cases) == {case, second}
+
+
+# 2026-12-31 15:00 +08:00, a Thursday: chinese-calendar 1.11 knows no day of 2027.
+NEW_YEARS_EVE = T0 + (38 * 24 + 6) * HOUR
+
+
+def test_a_case_whose_deadline_crosses_into_an_unknown_year_is_flagged(
+    config: HallConfig,
+) -> None:
+    engine = HallEngine(config)
+    case = bad_rating(engine, NEW_YEARS_EVE)
+    assert engine.state.cases[case].deadlines_estimated
+    flagged = [e for e in engine.state.cases.values() if e.deadlines_estimated]
+    assert len(flagged) == 1
+    # The same hall with 2027's notice typed in: official again, and 元旦 is not a working day.
+    typed_in = replace(
+        config,
+        evaluation=replace(config.evaluation, holidays=(date(2027, 1, 1),), calendar_years=(2027,)),
+    )
+    engine = HallEngine(typed_in)
+    case = bad_rating(engine, NEW_YEARS_EVE)
+    opened = engine.state.cases[case]
+    assert not opened.deadlines_estimated
+    assert opened.contact_due == NEW_YEARS_EVE + (4 * 24 + 9) * HOUR  # end of Monday Jan 4
+
+
+def test_the_calendar_alert_and_metric_warn_sixty_days_ahead(config: HallConfig) -> None:
+    engine = HallEngine(config)
+    assert engine.calendar_coverage(NEW_YEARS_EVE).days_left == 0
+    assert engine.calendar_coverage(NEW_YEARS_EVE).runs_out_soon
+    view = hall_view(engine.state, NEW_YEARS_EVE)
+    alerts = hall_alerts(
+        view,
+        [],
+        now_ms=NEW_YEARS_EVE,
+        wait_alert_minutes=30,
+        calendar=engine.calendar_coverage(NEW_YEARS_EVE),
+    )
+    [alert] = [a for a in alerts if a.kind is AlertKind.CALENDAR]
+    assert "2026-12-31" in alert.text and "2027 年国务院放假通知" in alert.text
+    early = engine.calendar_coverage(T0 - 30 * 24 * HOUR)  # 2026-10-24: 68 days left
+    assert not early.runs_out_soon

@@ -650,12 +650,16 @@ def test_evaluation_window(cfg: Data, seconds: float, ok: bool) -> None:
         assert only_problem(cfg)[0] == "evaluation.window_seconds"
 
 
-def test_store_postgres_needs_dsn(cfg: Data) -> None:
-    cfg["store"] = {"kind": "postgres"}
+def test_a_store_kind_not_implemented_is_refused_by_name(cfg: Data) -> None:
+    """PostgreSQL was once accepted and silently replaced by SQLite: refuse it until built."""
+    cfg["store"] = {"kind": "postgres", "dsn": "postgresql://hall@db/hallctl"}
     key, message = only_problem(cfg)
-    assert key == "store.dsn" and "needs a dsn" in message
-    cfg["store"]["dsn"] = "postgresql://hall@db/hallctl"
-    assert build_config(cfg).store.kind == "postgres"
+    assert key == "store.kind" and "not implemented" in message
+    cfg["store"] = {"dsn": "postgresql://hall@db/hallctl"}
+    key, message = only_problem(cfg)
+    assert key == "store.dsn" and "does not implement" in message
+    cfg["store"] = {"kind": "sqlite"}
+    assert build_config(cfg).store.kind == "sqlite"
 
 
 def test_bus_line_settings(cfg: Data) -> None:

@@ -5,6 +5,9 @@ API on a free port) with its MQTT device hub, and the simulator playing every de
 person of ``examples/demo-hall.toml`` (20 windows). Interactive: a one-screen live summary every
 second until Ctrl-C or ``--duration``. ``--json``: headless, one JSON object at the end, with the
 controller's own figures beside what the simulated devices saw (``lost`` must be 0).
+
+The event log lives in a temporary folder deleted at the end unless ``--db FILE`` names one;
+either way the demo says where it is at the start and what became of it at the end.
 """
 
 from __future__ import annotations
@@ -119,10 +122,11 @@ async def run_demo(
     text = await asyncio.to_thread(hall_file.read_text, encoding="utf-8")
     broker = await asyncio.to_thread(start_broker)
     tmp = tempfile.TemporaryDirectory(prefix="hallctl-demo-")
+    db_path = db or Path(tmp.name) / "demo.db"
+    print(_log_note(db_path, kept=db is not None, ended=False), file=sys.stderr)
     try:
         config: HallConfig = parse_config(text, source=str(hall_file))
         config = replace(config, mqtt=MqttSettings(host=broker.host, port=broker.port))
-        db_path = db or Path(tmp.name) / "demo.db"
         haochaping = Haochaping(db_path)  # 差评 cases, statistics, the QR 追评 link
         daemon = Daemon(
             [HallSource(config, text)],
@@ -169,6 +173,7 @@ async def run_demo(
             summary = _summary(daemon, config, report, time.monotonic() - started, url)
             summary["console"] = f"{url}/console/"
             summary["login"] = {"user": DEMO_ADMIN, "password": password}
+            summary["log"] = {"path": str(db_path), "kept": db is not None}
             stop.set()
             await daemon_task
         if as_json:
@@ -179,6 +184,16 @@ async def run_demo(
     finally:
         await asyncio.to_thread(broker.close)
         tmp.cleanup()
+        print(_log_note(db_path, kept=db is not None, ended=True), file=sys.stderr)
+
+
+def _log_note(path: Path, *, kept: bool, ended: bool) -> str:
+    """Where the demo's event log is, and whether it outlives the demo (stderr, one line)."""
+    if kept:
+        return f"demo: event log {'kept in' if ended else 'in'} {path}"
+    if ended:
+        return f"demo: deleted its event log {path}; keep it next time with --db FILE"
+    return f"demo: event log in {path} (deleted at the end; keep it with --db FILE)"
 
 
 async def _live_screen(

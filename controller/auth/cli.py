@@ -3,7 +3,8 @@
 Writes to the same log file as the daemon, so it takes the same one-writer lock
 (``controller.ownership``) and refuses while the daemon runs (add users from the console's 账号
 page then). The password is asked twice on the terminal, or read from one
-line of stdin with ``--password-stdin`` (for scripts).
+line of stdin with ``--password-stdin`` (for scripts). Without a terminal on stdin (a script,
+``</dev/null``) and without that flag it refuses in one line, exit 2, rather than crash.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from controller.auth.directory import AccessDirectory, AccessError
 from controller.auth.model import Role
@@ -52,11 +53,24 @@ def _db_path(args: argparse.Namespace) -> Path:
     return resolve_db_path(load_sources([args.config])[0])
 
 
+NO_TERMINAL: Final = (
+    "没有终端可输入密码 / no terminal to ask the password on: "
+    "pipe it in with --password-stdin (e.g. printf '%s\\n' \"$PW\" | hallctl user add NAME "
+    "--password-stdin ...)"
+)
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("密码 / password: ")
-    if getpass.getpass("再输入一次 / again: ") != first:
+    if not sys.stdin.isatty():
+        raise AccessError("no_terminal", NO_TERMINAL)
+    try:
+        first = getpass.getpass("密码 / password: ")
+        again = getpass.getpass("再输入一次 / again: ")
+    except EOFError:  # the terminal closed (Ctrl-D) before a password came
+        raise AccessError("no_terminal", NO_TERMINAL) from None
+    if again != first:
         raise AccessError("password_mismatch", "the two passwords differ")
     return first
 

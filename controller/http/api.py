@@ -2,8 +2,9 @@
 
 Every state change goes through ``POST /api/v1/halls/{hall}/commands`` with a command as JSON
 (``{"type": "call_next", "window": 3}``); a 200 answer means the command's events are durable.
-Refusals are 409 with the engine's reason as ``code``; malformed bodies 400; an unknown hall
-404; a hall whose log cannot be written 503. Nothing about a request that fails changes state.
+Refusals are 409 with the engine's reason as ``code``; malformed bodies 400 (``bad_command``),
+oversized ones 413 (both read by ``controller.http.bodies``); an unknown hall 404; a hall
+whose log cannot be written 503. Nothing about a request that fails changes state.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from aiohttp import web
 
 from controller import commands as cmd
 from controller import events as ev
+from controller.http.bodies import BadBody, decode, read_raw
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL
+from controller.http.replies import ErrorReply as ErrorReply
+from controller.http.replies import error as error
+from controller.http.replies import json_response as json_response
 from controller.lifecycle import Rejected
 from controller.queries import hall_view
 from controller.runtime import HallRuntime, HallUnavailable
@@ -24,25 +29,11 @@ MAX_BODY_BYTES: Final = 64 * 1024
 HALLS: Final = web.AppKey("halls", dict[str, HallRuntime])
 
 _command_decoder = msgspec.json.Decoder(cmd.AnyCommand)
-_json = msgspec.json.Encoder()
 
 
 class CommandReply(msgspec.Struct, frozen=True):
     seq: int
     events: list[ev.AnyEvent]
-
-
-class ErrorReply(msgspec.Struct, frozen=True):
-    code: str
-    message: str
-
-
-def json_response(body: object, status: int = 200) -> web.Response:
-    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
-
-
-def error(status: int, code: str, message: str) -> web.Response:
-    return json_response(ErrorReply(code=code, message=message), status)
 
 
 def _hall(request: web.Request) -> HallRuntime | web.Response:
@@ -58,15 +49,11 @@ async def post_command(request: web.Request) -> web.Response:
     runtime = _hall(request)
     if isinstance(runtime, web.Response):
         return runtime
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return error(413, "too_large", f"a command is at most {MAX_BODY_BYTES} bytes")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return error(413, "too_large", f"a command is at most {MAX_BODY_BYTES} bytes")
     try:
-        command = _command_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        return error(400, "bad_command", str(exc))
+        body = await read_raw(request, MAX_BODY_BYTES, media_type=None)
+        command = decode(body, _command_decoder, code="bad_command")
+    except BadBody as bad:
+        return bad.response
     request[AUDIT_ACTION] = f"command:{type(command).__struct_config__.tag}"
     request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
     try:

@@ -33,6 +33,7 @@ from controller.haochaping.records import RatingRecord, RecordMaker, read_log
 from controller.haochaping.service import HallHaochaping, Haochaping
 from controller.haochaping.stats import StatsFolder
 from controller.http.api import error, json_response
+from controller.http.bodies import BadBody, read_body
 from controller.lifecycle import FollowUpState, Rejected, RejectReason
 from controller.runtime import HallUnavailable
 from controller.state import Case
@@ -105,15 +106,7 @@ def _hall(request: web.Request) -> HallHaochaping | web.Response:
 
 
 async def _body(request: web.Request, kind: type[Any]) -> Any:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise _BadRequest("too_large", f"at most {MAX_BODY} bytes")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise _BadRequest("bad_request", str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise _BadRequest("bad_request", f"not JSON: {exc}") from None
+    return await read_body(request, kind, limit=MAX_BODY, media_type=None)
 
 
 class _BadRequest(Exception):
@@ -190,8 +183,8 @@ async def post_follow_up(request: web.Request) -> web.Response:
 async def _read_follow_up(request: web.Request) -> FollowUpBody | web.Response:
     try:
         body: FollowUpBody = await _body(request, FollowUpBody)
-    except _BadRequest as exc:
-        return error(400, exc.code, exc.message)
+    except BadBody as bad:
+        return bad.response
     return body
 
 
@@ -333,6 +326,8 @@ async def post_case_step(request: web.Request) -> web.Response:
         return error(409, RejectReason.UNKNOWN_CASE.value, f"no case {case_text!r}")
     try:
         command = _step_command(step, int(case_text), await _body(request, StepBody))
+    except BadBody as bad:
+        return bad.response
     except _BadRequest as exc:
         return error(400, exc.code, exc.message)
     return await _submit(hall, command)
@@ -347,8 +342,8 @@ async def post_case_number(request: web.Request) -> web.Response:
         return error(409, RejectReason.UNKNOWN_TICKET.value, "no such ticket")
     try:
         body: CaseNumberBody = await _body(request, CaseNumberBody)
-    except _BadRequest as exc:
-        return error(400, exc.code, exc.message)
+    except BadBody as bad:
+        return bad.response
     return await _submit(hall, cmd.SetCaseNumber(ticket=ticket, case_number=body.case_number))
 
 

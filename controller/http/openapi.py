@@ -124,7 +124,9 @@ def _op(
             "content": {media: {"schema": _ref(reply) if reply else {"type": "string"}}},
         }
     }
-    responses.update(_errors(*errors, *((415,) if body and body != "Command" else ())))
+    if body:  # every body is read through controller.http.bodies: size limit, JSON type
+        errors = (*errors, 400, 413, *((415,) if body != "Command" else ()))
+    responses.update(_errors(*sorted(set(errors))))
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params

@@ -15,6 +15,19 @@ import gmqtt  # type: ignore[import-untyped]
 from firmware_protocols import mqtt_v1 as proto
 
 
+async def subscribe_acked(client: Any, topic: str, qos: int = 1, within: float = 5.0) -> None:
+    """Subscribe and return once the broker's SUBACK is in: what is published after this
+    reaches ``client`` (a fixed sleep would be a guess that fails on a busy machine)."""
+    subscription = gmqtt.Subscription(topic, qos=qos)
+    client.subscribe(subscription)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not subscription.acknowledged:
+        if loop.time() > deadline:
+            raise AssertionError(f"no SUBACK for {topic!r} within {within} s")
+        await asyncio.sleep(0.005)
+
+
 class FakeDevice:
     def __init__(self, host: str, port: int, hall: str, device: str, kind: str) -> None:
         self.host, self.port, self.hall, self.device = host, port, hall, device
@@ -37,8 +50,7 @@ class FakeDevice:
         self.client = gmqtt.Client(f"{self.hall}-{self.device}-{self.session}", will_message=will)
         self.client.on_message = self._on_message
         await self.client.connect(self.host, self.port, keepalive=30)
-        self.client.subscribe(proto.down_topic(self.hall, self.device), qos=1)
-        await asyncio.sleep(0.05)
+        await subscribe_acked(self.client, proto.down_topic(self.hall, self.device))
         if birth:
             self.birth()
 

@@ -2,11 +2,14 @@
 
 It checks every field's format the way a strict platform would (a wrong one is a 400 with the
 field named, which makes the test fail loudly), answers 503 to chosen attempts to force retries,
-and answers ``code 1001`` to a record id it already has, as real platforms do.
+and answers ``code 1001`` to a record id it already has, as real platforms do. ``hold_after``
+lets a test decide when a sender may go on: once that many records are accepted, every further
+request waits (``holding`` is set) until ``release()``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,9 +74,20 @@ class StubPlatform:
     format_errors: list[str] = field(default_factory=list)
     duplicates: int = 0
     url: str = ""
+    hold_after: int | None = None
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let held and later requests through."""
+        self.hold_after = None
+        self._released.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         assert request.content_type == "application/json" and request.charset == "utf-8"
+        if self.hold_after is not None and len(self.received) >= self.hold_after:
+            self.holding.set()
+            await self._released.wait()
         body = await request.json()
         record_id = body.get("recordId", "")
         assert request.headers["X-Request-Id"] == record_id

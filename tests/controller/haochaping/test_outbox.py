@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -217,27 +217,50 @@ async def test_resumes_after_restart_without_losing_a_record(
 ) -> None:
     await busy_morning(hall)
     expected = await expected_ids(hall.store, "qx")
+    platform.hold_after = 7  # the first outbox is stopped with its 8th record in flight
     async with aiohttp.ClientSession() as session:
         first = outbox_for(hall, platform.url, session)
-        await run_until(first, lambda: len(platform.received) >= 7)
-        saved = await hall.store.get_value(first.key)
-        assert saved is not None and 0 < int(saved) < await hall.store.last_seq("qx")
+        stop = asyncio.Event()
+        task = asyncio.create_task(first.run(stop))
+        await asyncio.wait_for(platform.holding.wait(), 10)
+        stop.set()
+        platform.release()  # the request in flight is answered; the outbox then stops
+        await asyncio.wait_for(task, 5)
+        assert first.status.delivered == 8
+        saved = int(await hall.store.get_value(first.key) or b"0")
+        assert 0 < saved < await hall.store.last_seq("qx")
         second = outbox_for(hall, platform.url, session)  # a new process, same database
         await run_until(second, lambda: len(platform.received) == len(expected))
     assert sorted(platform.received) == sorted(expected)
-    assert second.status.delivered + first.status.delivered >= len(expected)
+    # the second resumed at the saved cursor: it sent exactly the records after it
+    after_cursor = [rid for rid in expected if int(rid.split("-")[1]) > saved]
+    assert second.status.delivered == len(after_cursor) < len(expected)
+    assert platform.duplicates == len(after_cursor) - (len(expected) - 8)
     # case steps sent after the restart still carry their case's department code
     assert all(len(body["deptCode"]) == 18 for body in platform.received.values())
     assert platform.format_errors == []
 
 
+class WatchedWake(asyncio.Event):
+    """The outbox's wake-up event, telling the test when the outbox has gone idle on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.idle.set()
+        return await super().wait()
+
+
 async def test_new_records_wake_a_waiting_outbox(hall: Hall, platform: StubPlatform) -> None:
     async with aiohttp.ClientSession() as session:
         outbox = outbox_for(hall, platform.url, session)
+        wake = outbox._wake = WatchedWake()
         hall.runtime.subscribe(outbox.notify)
         stop = asyncio.Event()
         task = asyncio.create_task(outbox.run(stop))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(wake.idle.wait(), 5)  # drained the empty log; only a wake-up helps
         await busy_morning(hall, services=2)
         await until(lambda: len(platform.received) >= 2, 5)
         stop.set()

@@ -28,6 +28,7 @@ from devices.mqtt import (
 )
 from devices.mqtt.mosquitto_process import MosquittoProcess, free_port
 from firmware_protocols import mqtt_v1 as p
+from tests.devices.fake_device import subscribe_acked
 
 ROOT = Path(__file__).resolve().parents[3]
 FAST = BackoffPolicy(initial=0.05, factor=2.0, cap=0.4, jitter=0.5)
@@ -58,8 +59,7 @@ async def peer(broker: MosquittoProcess, *topics: str) -> AsyncIterator[Peer]:
     device = Peer()
     await device.client.connect(broker.host, broker.port)
     for topic in topics:
-        device.client.subscribe(topic, qos=1)
-    await asyncio.sleep(0.05)  # let SUBACK land before the test publishes
+        await subscribe_acked(device.client, topic)  # before the test publishes
     try:
         yield device
     finally:
@@ -111,10 +111,10 @@ async def test_press_in_reply_out(mosquitto: MosquittoProcess) -> None:
 async def test_retained_device_status_is_delivered_as_retained(
     mosquitto: MosquittoProcess,
 ) -> None:
-    async with peer(mosquitto) as device:
+    async with peer(mosquitto, p.status_topic(HALL, "pad-7")) as device:
         birth = p.Birth(session=3, kind=p.DeviceKind.EVALUATOR, fw="2.0")
         device.publish(p.status_topic(HALL, "pad-7"), p.encode(birth), retain=True)
-        await asyncio.sleep(0.05)
+        await device.next()  # our own birth back: the broker has it, retained
     got: list[Inbound] = []
     async with link_for(mosquitto, handler=got.append) as link:
         await eventually(lambda: len(got) == 1)

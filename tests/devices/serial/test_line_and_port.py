@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
 
@@ -13,6 +14,7 @@ from devices.serial.adapter import Exchange
 from devices.serial.bus import BusMaster, BusSettings
 from devices.serial.line import LineSettings, LineSettingsError, Parity
 from devices.serial.port import PortClosedError, PortOpenError, open_port
+from tests.devices.serial.harness import wait_until
 
 
 @pytest.mark.parametrize(
@@ -60,8 +62,16 @@ async def test_open_port_on_a_pty_moves_bytes_both_ways() -> None:
         path = os.ttyname(slave_fd)
         port = await open_port(path, LineSettings(115200), lambda d, t: received.append(d))
         port.write(b"\x10\x04\x01")
-        await asyncio.sleep(0.05)
-        assert os.read(master_fd, 16) == b"\x10\x04\x01"
+        os.set_blocking(master_fd, False)
+        sent = bytearray()
+
+        def arrived() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                sent.extend(os.read(master_fd, 16))
+            return len(sent) >= 3
+
+        await wait_until(arrived)
+        assert bytes(sent) == b"\x10\x04\x01"
         os.write(master_fd, b"\x12")
         for _ in range(100):
             if received:
@@ -89,7 +99,6 @@ async def test_the_bus_keeps_retrying_a_port_that_cannot_be_opened() -> None:
     settings = BusSettings(reconnect=BackoffPolicy(0.01, 1.0, 0.01, 0.0))
     master = BusMaster(SerialBus("b", "/dev/does-not-exist"), settings)
     master.start()
-    await asyncio.sleep(0.1)
-    stats = master.statistics()
-    assert stats.port_open_failures >= 3 and stats.port_opens == 0
+    await wait_until(lambda: master.statistics().port_open_failures >= 3)
+    assert master.statistics().port_opens == 0
     await asyncio.wait_for(master.close(), 1.0)

@@ -16,6 +16,7 @@ class AlertKind(enum.Enum):
     PRINTER = "printer"  # 打印机缺纸 / 卡纸
     LONG_WAIT = "long_wait"  # 等候超时
     CASE_OVERDUE = "case_overdue"  # 差评处理超期
+    STORE_UNWRITABLE = "store_unwritable"  # 事件日志无法写入 (disk full, I/O error, read-only)
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -51,8 +52,10 @@ def hall_alerts(
     now_ms: int,
     wait_alert_minutes: float,
     overdue: Iterable[OverdueCase] = (),
+    store_problem: Alert | None = None,
 ) -> list[Alert]:
-    alerts: list[Alert] = []
+    """``store_problem``: the log cannot be written; it comes first, it stops the whole hall."""
+    alerts: list[Alert] = [store_problem] if store_problem is not None else []
     for device in devices:
         where = f"{device.window}号窗口 " if device.window is not None else ""
         if not device.online:

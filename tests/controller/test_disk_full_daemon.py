@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,13 @@ from controller.events import TicketIssued, decode_record
 from controller.runtime import load_state
 from controller.store.sqlite import SqliteStore
 from firmware_protocols import mqtt_v1 as proto
-from tests.controller.test_crash_recovery import EXAMPLE, DaemonProcess, add_operator, auth
+from tests.controller.test_crash_recovery import (
+    EXAMPLE,
+    ROOT,
+    DaemonProcess,
+    add_operator,
+    auth,
+)
 from tests.devices.fake_device import FakeDevice
 from tests.diskfull import small_disk
 from tests.mosquitto import MosquittoProcess
@@ -149,3 +157,32 @@ async def test_a_full_disk_stops_the_hall_and_it_resumes_by_itself(
     errors = [line["msg"] for line in lines if line["level"] == "error"]
     assert errors == ["event log cannot be written; halls refuse commands until it can"]
     print(f"acked {len(acked)} tickets; resumed {resumed_s:.2f} s after the space came back")
+
+
+@pytest.mark.parametrize("lock_exists", [False, True])
+def test_a_read_only_store_at_start_up_is_one_line_naming_the_file(lock_exists: bool) -> None:
+    with small_disk("4m") as disk:
+        config = disk.path / "hall.toml"
+        shutil.copy(EXAMPLE, config)
+        db = disk.path / "hall.db"
+        add_operator(db)
+        if lock_exists:
+            (disk.path / "hall.db.lock").write_text("1\n")
+        disk.read_only(True)
+        try:
+            done = subprocess.run(
+                [
+                    *(sys.executable, "-m", "controller.cli", "run", "--config", str(config)),
+                    *("--db", str(db), "--http", "127.0.0.1:0"),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=30,
+            )
+        finally:
+            disk.read_only(False)
+    assert done.returncode == 4
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert str(db) in lines[0] and "Read-only file system" in lines[0]

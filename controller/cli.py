@@ -59,6 +59,7 @@ def parse_http(value: str) -> tuple[str, int]:
 
 async def _serve(daemon: Daemon) -> int:
     from controller.ownership import HallOwned
+    from controller.store.base import StoreError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -69,6 +70,9 @@ async def _serve(daemon: Daemon) -> int:
     except HallOwned as exc:
         print(f"hallctl: {exc}", file=sys.stderr)
         return 3
+    except StoreError as exc:  # at start-up (read-only, full, not a store): one line, no trace
+        print(f"hallctl: {exc}", file=sys.stderr)
+        return 4
     return 0
 
 

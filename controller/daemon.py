@@ -1,7 +1,9 @@
 """The daemon shell: store, group commit, halls, clock and HTTP, started and stopped in order.
 
 Start: open the store (in its own thread), start group commit, rebuild every hall from its log,
-then open the HTTP port; nothing accepts commands before its hall is rebuilt. Stop (SIGTERM,
+then open the HTTP port; nothing accepts commands before its hall is rebuilt. A store that
+cannot be written later (disk full, I/O error, read-only) is the ``StoreSupervisor``'s: the halls
+answer "unavailable" and resume by themselves once it can be written again. Stop (SIGTERM,
 SIGINT, or ``stop`` set by a caller): close the HTTP port first so no new command arrives, let
 the clocks finish, flush the log, close the store. Every task is owned by a TaskGroup, so
 nothing outlives the daemon; the whole stop takes well under 2 s.
@@ -29,6 +31,7 @@ from controller.runtime import HallRuntime, HallUnavailable
 from controller.schedule import close_due
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
+from controller.store_supervisor import StoreHealth, StoreSupervisor
 
 log = logging.getLogger("hallctl.daemon")
 
@@ -69,6 +72,7 @@ class Daemon:
     bound_port: int | None = None
     committer: GroupCommitter | None = None
     store: SqliteStore | None = None  # for extensions keeping their own streams (accounts)
+    health: StoreHealth = field(default_factory=StoreHealth)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         lock = await acquire_log_lock(self.db_path)
@@ -95,8 +99,11 @@ class Daemon:
                             "tickets": len(runtime.state.tickets),
                         },
                     )
+                supervisor = StoreSupervisor(store, committer, self.halls, self.health)
+                supervisor.attach()
                 try:
                     async with asyncio.TaskGroup() as tasks:
+                        tasks.create_task(supervisor.run(stop), name="hallctl-store-supervisor")
                         for runtime in self.halls.values():
                             tasks.create_task(self._clock(runtime, stop), name="hallctl-clock")
                         for extension in self.extensions:
@@ -116,7 +123,7 @@ class Daemon:
             log.info("stopped", extra={"db": str(self.db_path)})
 
     async def _start_http(self) -> web.AppRunner:
-        add_api_routes(self.app, self.halls)
+        add_api_routes(self.app, self.halls, self.health)
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.http_host, self.http_port)
@@ -134,11 +141,14 @@ class Daemon:
             now = runtime.now()
             state = runtime.state
             try:
-                if close_due(hall, state.last_day_closed_ms, now, state.opened_ms):
-                    receipt = await runtime.submit(cmd.CloseDay())
-                    log.info("day closed", extra={"hall": runtime.hall_id, "seq": receipt.seq})
-                await runtime.submit(cmd.Tick())
-            except (Rejected, HallUnavailable) as exc:
+                if runtime.failure is None:  # stopped: the store supervisor reports the outage
+                    if close_due(hall, state.last_day_closed_ms, now, state.opened_ms):
+                        receipt = await runtime.submit(cmd.CloseDay())
+                        log.info("day closed", extra={"hall": runtime.hall_id, "seq": receipt.seq})
+                    await runtime.submit(cmd.Tick())
+            except HallUnavailable:
+                pass  # the outage began under this tick; the store supervisor has logged it
+            except Rejected as exc:
                 log.warning("clock: %s", exc, extra={"hall": runtime.hall_id})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TICK_SECONDS)

@@ -151,11 +151,37 @@ class _DaemonCollector(Collector):
             commits.add_metric([], committer.commits)
             yield pending
             yield commits
+        yield from _store_metrics(ctx)
         yield from _outbox_metrics(self.app)
         feeds = ctx.extras.get("live_feeds", {})
         live = GaugeMetricFamily("hallctl_live_connections", "Open live-update streams")
         live.add_metric([], sum(f.connections for f in feeds.values()))
         yield live
+
+
+def _store_metrics(ctx: ConsoleContext) -> Iterator[Any]:
+    """Whether the log can be written (``controller.store_supervisor.StoreHealth``)."""
+    health = ctx.health
+    writable = GaugeMetricFamily(
+        "hallctl_store_writable", "1 while the event log can be written, 0 during an outage"
+    )
+    writable.add_metric([], 0 if health.failing else 1)
+    fault = GaugeMetricFamily(
+        "hallctl_store_fault", "1 for the current store fault", labels=["fault"]
+    )
+    if health.failing and health.fault is not None:
+        fault.add_metric([health.fault.value], 1)
+    outages = CounterMetricFamily("hallctl_store_outages", "Times the event log became unwritable")
+    outages.add_metric([], health.outages)
+    recoveries = CounterMetricFamily(
+        "hallctl_store_recoveries", "Times the halls resumed by themselves after an outage"
+    )
+    recoveries.add_metric([], health.recoveries)
+    last = GaugeMetricFamily(
+        "hallctl_store_last_outage_seconds", "Length of the last outage that ended"
+    )
+    last.add_metric([], health.last_outage_s)
+    yield from (writable, fault, outages, recoveries, last)
 
 
 def _outbox_metrics(app: web.Application) -> Iterator[Any]:

@@ -14,6 +14,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from controller.store.base import StoreError, fault_of
+
 
 class HallOwned(Exception):
     """Another process owns this log."""
@@ -32,7 +34,13 @@ class LogLock:
 
 def _acquire(db_path: Path) -> LogLock:
     path = db_path.with_name(db_path.name + ".lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only or full file system: say which file, in one line
+        raise StoreError(
+            f"cannot write event store {db_path}: its lock file {path}: {exc.strerror}",
+            fault=fault_of(exc),
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

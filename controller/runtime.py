@@ -9,7 +9,8 @@ and no display changes for an event that a crash could take back.
 Later commands may decide on top of events still being committed; that is safe because records
 commit in order: a crash keeps a prefix of the log, and nothing outside saw the lost suffix.
 If a commit *fails*, memory is ahead of the log and can't be trusted: the runtime stops
-accepting commands (fail-stop) and the daemon restarts it from the log.
+accepting commands (``HallUnavailable``) until the daemon's store supervisor has reopened the
+store, rebuilt the hall from its log (``rebuild``) and ``resume``d it.
 
 Opening a hall folds its log (from the newest snapshot on) back into state; the first record
 of a log, and every record after a configuration change, is a ``HallConfigured`` event holding
@@ -33,7 +34,7 @@ from controller.config.model import HallConfig
 from controller.engine import HallEngine
 from controller.lifecycle import Rejected
 from controller.state import SNAPSHOT_DECODER, SNAPSHOT_ENCODER, HallState
-from controller.store.base import EventStore
+from controller.store.base import EventStore, KeyClaim, StoreFault, fault_of
 from controller.store.base import Snapshot as StoredSnapshot
 from controller.store.group_commit import GroupCommitter
 
@@ -59,6 +60,15 @@ class Receipt:
 
 class HallUnavailable(Exception):
     """The hall stopped accepting commands (its log could not be written)."""
+
+    def __init__(self, message: str, fault: StoreFault = StoreFault.OTHER) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+    @property
+    def text(self) -> str:
+        """What the hall's staff read (the console, the API's ``message``)."""
+        return f"大厅暂停受理：事件日志无法写入（{self.fault.label}），恢复后自动继续"
 
 
 class HallRuntime:
@@ -91,6 +101,15 @@ class HallRuntime:
     def state(self) -> HallState:
         return self.engine.state
 
+    @property
+    def store(self) -> EventStore:
+        return self._store
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The log write failure that stopped the hall, until it is resumed."""
+        return self._failed
+
     @classmethod
     async def open(
         cls,
@@ -120,11 +139,14 @@ class HallRuntime:
         # Never let the log's clock run backwards (an NTP step, a VM pause).
         return max(self._clock(), self.engine.state.clock_ms)
 
-    async def submit(self, command: cmd.AnyCommand) -> Receipt:
+    async def submit(self, command: cmd.AnyCommand, *, claim: KeyClaim | None = None) -> Receipt:
         """Decide, make durable, notify; raises ``Rejected`` (nothing changed) or
-        ``HallUnavailable``."""
+        ``HallUnavailable``. ``claim``: an idempotency key, recorded in the same transaction
+        as the command's record (alone when the command logs nothing)."""
         if self._failed is not None:
-            raise HallUnavailable(f"hall {self.hall_id} stopped: {self._failed}")
+            raise HallUnavailable(
+                f"hall {self.hall_id} stopped: {self._failed}", fault_of(self._failed)
+            )
         try:
             events = self.engine.handle(command, self.now())
         except Rejected:
@@ -132,17 +154,41 @@ class HallRuntime:
             raise
         self.accepted_count += 1
         if not events:
+            if claim is not None:
+                await self._append([], claim)
             return Receipt(events, 0)
-        return Receipt(events, await self._commit(events))
+        return Receipt(events, await self._commit(events, claim))
 
-    async def _commit(self, events: list[ev.AnyEvent]) -> int:
+    async def _append(self, payloads: list[bytes], claim: KeyClaim | None) -> list[int]:
         try:
-            seq = await self._committer.append(self.hall_id, ev.encode_record(events))
+            return await self._committer.append_records(self.hall_id, payloads, claim=claim)
         except Exception as exc:
             if self._failed is None:
                 self._failed = exc
                 log.error("hall %s: log write failed, refusing commands: %s", self.hall_id, exc)
-            raise HallUnavailable(f"hall {self.hall_id}: log write failed") from exc
+            raise HallUnavailable(f"hall {self.hall_id}: log write failed", fault_of(exc)) from exc
+
+    async def rebuild(self) -> None:
+        """Fold the hall again from its log (after a failed write memory may be ahead of it).
+
+        Only while the hall is stopped, so no command decides on the state being replaced."""
+        if self._failed is None:
+            raise RuntimeError(f"hall {self.hall_id}: rebuild only a stopped hall")
+        state = await load_state(self.engine.config, self._store)
+        self.engine = HallEngine(self.engine.config, state)
+        self._events_since_snapshot = 0
+
+    def halt(self, cause: BaseException) -> None:
+        """Refuse commands from now on: the shared log failed (told by the store supervisor)."""
+        if self._failed is None:
+            self._failed = cause
+
+    def resume(self) -> None:
+        """Accept commands again (the store is writable and the hall rebuilt)."""
+        self._failed = None
+
+    async def _commit(self, events: list[ev.AnyEvent], claim: KeyClaim | None = None) -> int:
+        (seq,) = await self._append([ev.encode_record(events)], claim)
         if seq > self.engine.state.seq:
             self.engine.state.seq = seq
         for subscriber in self._subscribers:

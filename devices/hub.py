@@ -43,7 +43,7 @@ from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.engine import HallEngine
 from controller.lifecycle import Rejected, RejectReason, TicketState
 from controller.queries import estimated_wait_minutes
-from controller.runtime import Receipt
+from controller.runtime import HallUnavailable, Receipt
 from controller.state import HallState, Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
@@ -362,7 +362,9 @@ class DeviceHub:
             reply = self._make_reply(rid, False, exc.reason.value, exc.detail)
         except Refused as exc:
             reply = self._make_reply(rid, False, exc.code, exc.text)
-        except Exception as exc:  # the hall is unavailable, or a bug: tell the device
+        except HallUnavailable as exc:  # its log cannot be written: the daemon reports that once
+            reply = self._make_reply(rid, False, "unavailable", exc.text[:200])
+        except Exception as exc:  # a bug: tell the device
             log.exception("request failed", extra={"device": device.id})
             reply = self._make_reply(rid, False, "unavailable", str(exc)[:200])
         answered = self._replies.setdefault(device.id, OrderedDict())

@@ -39,6 +39,7 @@ from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.lifecycle import Rejected
 from controller.queries import estimated_wait_minutes
+from controller.runtime import HallUnavailable
 from devices.availability import Availability
 from devices.hub import HallPort
 from devices.operations import KeypadOperation, Op, window_command
@@ -224,6 +225,9 @@ class SerialDevices:
                 "serial press refused",
                 extra={"device": entry.device.id, "reason": exc.reason.value},
             )
+            self._beep(entry)
+        except HallUnavailable:  # the log cannot be written: the daemon reports that once
+            self.refused += 1
             self._beep(entry)
         except Exception:
             self.errors += 1

@@ -40,7 +40,7 @@ from controller.auth.model import (
     decode_access_record,
     encode_access_record,
 )
-from controller.store.base import EventStore
+from controller.store.base import EventStore, StoreError, fault_of
 
 SESSION_TTL_MS: Final = 7 * 24 * 3600 * 1000  # a hall-screen TV stays logged in for a week
 AUDIT_MEMORY: Final = 5000
@@ -48,6 +48,7 @@ THROTTLE_FAILURES: Final = 5
 THROTTLE_WINDOW_S: Final = 60.0
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 TOKEN_PREFIX: Final = "hct_"
+STORE_UNAVAILABLE: Final = "store_unavailable"
 
 
 class AccessError(Exception):
@@ -177,8 +178,14 @@ class AccessDirectory:
             self.audit_trail.append(event)
 
     async def _record(self, event: AnyAccessEvent) -> None:
-        """Durable first, then applied (a failed write changes nothing)."""
-        await self.appender.append(ACCESS_STREAM, encode_access_record([event]))
+        """Durable first, then applied (a failed write changes nothing: ``store_unavailable``)."""
+        try:
+            await self.appender.append(ACCESS_STREAM, encode_access_record([event]))
+        except StoreError as exc:
+            raise AccessError(
+                STORE_UNAVAILABLE,
+                f"系统存储暂时无法写入（{fault_of(exc).label}），请稍后再试",
+            ) from exc
         self._apply(event)
 
     # -- accounts ------------------------------------------------------------------------

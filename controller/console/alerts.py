@@ -18,6 +18,7 @@ class AlertKind(enum.Enum):
     LONG_WAIT = "long_wait"  # 等候超时
     CASE_OVERDUE = "case_overdue"  # 差评处理超期
     CALENDAR = "calendar"  # 官方节假日数据即将用完
+    STORE_UNWRITABLE = "store_unwritable"  # 事件日志无法写入 (disk full, I/O error, read-only)
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -54,8 +55,10 @@ def hall_alerts(
     wait_alert_minutes: float,
     overdue: Iterable[OverdueCase] = (),
     calendar: CalendarCoverage | None = None,
+    store_problem: Alert | None = None,
 ) -> list[Alert]:
-    alerts: list[Alert] = []
+    """``store_problem``: the log cannot be written; it comes first, it stops the whole hall."""
+    alerts: list[Alert] = [store_problem] if store_problem is not None else []
     for device in devices:
         where = f"{device.window}号窗口 " if device.window is not None else ""
         if not device.online:

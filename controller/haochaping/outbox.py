@@ -34,11 +34,13 @@ from controller import events as ev
 from controller.config.model import HallConfig
 from controller.haochaping.adapters.base import Adapter, Request, Verdict
 from controller.haochaping.records import AnyRecord, RatingRecord, RecordMaker, read_log
-from controller.store.base import EventStore
+from controller.logs import Reminder
+from controller.store.base import EventStore, StoreError
 
 log = logging.getLogger("hallctl.haochaping.outbox")
 
 SAVE_EVERY_S: Final = 1.0
+_SAVE_REMINDER: Final = Reminder(60.0)
 FIRST_BACKOFF_S: Final = 0.5
 MAX_REJECTED_KEPT: Final = 1000
 
@@ -195,7 +197,10 @@ class Outbox:
         key = self.key + ":rejected"
         kept = json.loads(await self.store.get_value(key) or b"[]")
         kept = [*kept, {"record_id": record.record_id, "error": error}][-MAX_REJECTED_KEPT:]
-        await self.store.put_value(key, json.dumps(kept, ensure_ascii=False).encode("utf-8"))
+        try:
+            await self.store.put_value(key, json.dumps(kept, ensure_ascii=False).encode("utf-8"))
+        except StoreError as exc:  # the log line above keeps what the list could not
+            log.warning("outbox: set-aside list not saved: %s", exc, extra={"hall": self.hall})
 
     async def rejected(self) -> list[dict[str, str]]:
         """The records set aside, newest last (for the console)."""
@@ -211,9 +216,14 @@ class Outbox:
         now = time.monotonic()
         if not force and now - self._last_save < SAVE_EVERY_S:
             return
-        await self.store.put_value(self.key, str(cursor).encode("ascii"))
-        self._saved_cursor = cursor
         self._last_save = now
+        try:
+            await self.store.put_value(self.key, str(cursor).encode("ascii"))
+        except StoreError as exc:  # the store supervisor reports the outage; saved next time
+            if _SAVE_REMINDER.due():
+                log.warning("outbox: cursor not saved: %s", exc, extra={"hall": self.hall})
+            return
+        self._saved_cursor = cursor
 
 
 def aiohttp_sender(session: aiohttp.ClientSession) -> Send:

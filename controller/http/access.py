@@ -25,10 +25,11 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
-from controller.auth.directory import Principal
+from controller.auth.directory import STORE_UNAVAILABLE, AccessError, Principal
 from controller.auth.model import Role
 from controller.http.api import error
-from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, PRINCIPAL
+from controller.logs import Reminder
 
 log = logging.getLogger("hallctl.http")
 
@@ -52,7 +53,7 @@ ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
     ("DELETE", "/api/v1/session"): Role.VIEWER,  # anyone may log out
 }
 
-PRINCIPAL: Final = web.RequestKey("principal", Principal)
+_AUDIT_REMINDER: Final = Reminder(60.0)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _error_decoder = msgspec.json.Decoder(dict[str, str])
@@ -146,6 +147,11 @@ async def _audit(
             status=response.status,
             outcome=_outcome(response),
         )
+    except AccessError as exc:
+        if exc.code != STORE_UNAVAILABLE:
+            log.exception("audit record failed", extra={"user": principal.user})
+        elif _AUDIT_REMINDER.due():  # the store supervisor has logged the outage itself
+            log.warning("audit records lost while the store cannot be written")
     except Exception:  # the action itself is already durable; say loudly that its audit is not
         log.exception("audit record failed", extra={"user": principal.user})
 

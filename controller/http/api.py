@@ -5,6 +5,8 @@ Every state change goes through ``POST /api/v1/halls/{hall}/commands`` with a co
 Refusals are 409 with the engine's reason as ``code``; malformed bodies 400 (``bad_command``),
 oversized ones 413 (both read by ``controller.http.bodies``); an unknown hall 404; a hall
 whose log cannot be written 503. Nothing about a request that fails changes state.
+An ``Idempotency-Key`` header makes a retry safe (``controller.idempotency``). ``/healthz``
+answers 503 with the reason while the log cannot be written.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from aiohttp import web
 
 from controller import commands as cmd
 from controller import events as ev
+from controller import idempotency as idem
 from controller.http.bodies import BadBody, decode, read_raw
-from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL, STORE_HEALTH
 from controller.http.replies import ErrorReply as ErrorReply
 from controller.http.replies import error as error
 from controller.http.replies import json_response as json_response
 from controller.lifecycle import Rejected
 from controller.queries import hall_view
 from controller.runtime import HallRuntime, HallUnavailable
+from controller.store_supervisor import StoreHealth
 
 MAX_BODY_BYTES: Final = 64 * 1024
 HALLS: Final = web.AppKey("halls", dict[str, HallRuntime])
+KEYED: Final = web.AppKey("keyed_commands", idem.IdempotentCommands)
 
 _command_decoder = msgspec.json.Decoder(cmd.AnyCommand)
 
@@ -34,6 +39,20 @@ _command_decoder = msgspec.json.Decoder(cmd.AnyCommand)
 class CommandReply(msgspec.Struct, frozen=True):
     seq: int
     events: list[ev.AnyEvent]
+
+
+class StoreProblem(msgspec.Struct, frozen=True):
+    """Why the log cannot be written (``fault``: disk_full, read_only, io_error, store_error)."""
+
+    fault: str
+    reason: str
+    since_ms: int
+
+
+class Health(msgspec.Struct, frozen=True):
+    ok: bool
+    message: str = ""
+    store: StoreProblem | None = None
 
 
 def _hall(request: web.Request) -> HallRuntime | web.Response:
@@ -56,13 +75,38 @@ async def post_command(request: web.Request) -> web.Response:
         return bad.response
     request[AUDIT_ACTION] = f"command:{type(command).__struct_config__.tag}"
     request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
+    header = request.headers.get(idem.HEADER)
     try:
-        receipt = await runtime.submit(command)
+        if header is None:
+            receipt = await runtime.submit(command)
+            return json_response(CommandReply(seq=receipt.seq, events=receipt.events))
+        return await _keyed(request, runtime, command, header)
     except Rejected as exc:
         return error(409, exc.reason.value, exc.detail)
     except HallUnavailable as exc:
-        return error(503, "hall_unavailable", str(exc))
-    return json_response(CommandReply(seq=receipt.seq, events=receipt.events))
+        return error(503, "hall_unavailable", exc.text)
+
+
+async def _keyed(
+    request: web.Request, runtime: HallRuntime, command: cmd.AnyCommand, header: str
+) -> web.Response:
+    try:
+        key = idem.parse_key(header)
+    except idem.BadKey as exc:
+        return error(400, "bad_idempotency_key", str(exc))
+    principal = request.get(PRINCIPAL)
+    try:
+        answer = await request.app[KEYED].submit(
+            runtime, command, principal=principal.user if principal else "", key=key
+        )
+    except idem.KeyReused as exc:
+        return error(422, "idempotency_key_reused", str(exc))
+    except idem.KeyInUse as exc:
+        return error(409, "idempotency_key_in_use", str(exc))
+    response = json_response(CommandReply(seq=answer.seq, events=answer.events))
+    if answer.replayed:
+        response.headers[idem.REPLAYED_HEADER] = "true"
+    return response
 
 
 async def get_hall(request: web.Request) -> web.Response:
@@ -80,11 +124,22 @@ async def list_halls(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"ok": True})
+    """200 while the log is writable; 503 with the fault while it is not."""
+    health = request.app.get(STORE_HEALTH)
+    if health is None or not health.failing:
+        return json_response(Health(ok=True))
+    fault = health.fault.value if health.fault else "store_error"
+    problem = StoreProblem(fault=fault, reason=health.reason, since_ms=health.since_ms)
+    return json_response(Health(ok=False, message=health.text, store=problem), 503)
 
 
-def add_api_routes(app: web.Application, halls: dict[str, HallRuntime]) -> None:
+def add_api_routes(
+    app: web.Application, halls: dict[str, HallRuntime], health: StoreHealth | None = None
+) -> None:
     app[HALLS] = halls
+    app[KEYED] = idem.IdempotentCommands()
+    if health is not None:
+        app[STORE_HEALTH] = health
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/halls", list_halls)
     app.router.add_get("/api/v1/halls/{hall}", get_hall)

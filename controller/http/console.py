@@ -103,7 +103,9 @@ def console_extension(
                 )
             except AccessError as exc:
                 log.warning("demo admin not created: %s", exc)
-        ctx = ConsoleContext(daemon.halls, directory, daemon.hubs, daemon.committer)
+        ctx = ConsoleContext(
+            daemon.halls, directory, daemon.hubs, daemon.committer, health=daemon.health
+        )
         install_console(daemon.app, ctx, voice=voice)
         if console is not None:
             console.append(ctx)

@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from controller.commands import RatingLevel
-from controller.console.alerts import Alert, DeviceFacts, OverdueCase, hall_alerts
+from controller.console.alerts import Alert, AlertKind, DeviceFacts, OverdueCase, hall_alerts
 from controller.console.stats import day_figures, figures_rows
 from controller.console.svg import bar_chart
 from controller.http.api import error, json_response
@@ -195,6 +195,12 @@ def current_alerts(ctx: ConsoleContext, runtime: HallRuntime) -> list[Alert]:
         for d in device_views(ctx, runtime)
     ]
     overdue = overdue_cases(runtime.state, now)
+    health = ctx.health
+    store_problem = (
+        Alert(AlertKind.STORE_UNWRITABLE, "store", health.text, health.since_ms)
+        if health.failing
+        else None
+    )
     return hall_alerts(
         hall_view(runtime.state, now),
         facts if ctx.hub_of(runtime.hall_id) is not None else [],
@@ -202,6 +208,7 @@ def current_alerts(ctx: ConsoleContext, runtime: HallRuntime) -> list[Alert]:
         wait_alert_minutes=ctx.wait_alert_minutes,
         overdue=overdue,
         calendar=runtime.engine.calendar_coverage(now),
+        store_problem=store_problem,
     )
 
 

@@ -16,7 +16,7 @@ from controller import commands as cmd
 from controller.auth.model import ActionAudited
 from controller.console.alerts import Alert
 from controller.console.stats import Figures
-from controller.http.api import CommandReply, ErrorReply
+from controller.http.api import CommandReply, ErrorReply, Health
 from controller.http.hall_api import (
     CaseView,
     DeviceView,
@@ -43,6 +43,22 @@ from controller.queries import HallView
 
 REF: Final = "#/components/schemas/{name}"
 
+IDEMPOTENCY_KEY: Final = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": (
+        "Makes a retry safe: a command sent again with the same key (per hall and account, "
+        "kept 24 h) is not executed twice; the answer is the first one, same status and body, "
+        "with the header Idempotent-Replayed: true. The key is recorded in the same "
+        "transaction as the command, so it survives a crash. The same key with another "
+        "command: 422 idempotency_key_reused; while the first request is still running: 409 "
+        "idempotency_key_in_use; a malformed key: 400 bad_idempotency_key. Only executed "
+        "commands are remembered: a refusal (409) or 503 changed nothing and may be retried."
+    ),
+}
+
 
 class HallSummary(msgspec.Struct, frozen=True):
     id: str
@@ -53,6 +69,7 @@ _TYPES: Final[dict[str, Any]] = {
     "Command": cmd.AnyCommand,
     "CommandReply": CommandReply,
     "Error": ErrorReply,
+    "Health": Health,
     "HallView": HallView,
     "HallList": list[HallSummary],
     "Devices": list[DeviceView],
@@ -81,6 +98,25 @@ _TYPES: Final[dict[str, Any]] = {
 }
 
 
+HEALTHZ: Final = {
+    "get": {
+        "summary": "Liveness and whether the event log can be written",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "the log is writable",
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="Health")}}},
+            },
+            "503": {
+                "description": "the log cannot be written (disk full, read-only, I/O error): "
+                "commands are refused until it can; the daemon resumes by itself",
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="Health")}}},
+            },
+        },
+    }
+}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(name=name)}
 
@@ -98,8 +134,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "refused",
         413: "body too large",
         415: "body not application/json",
+        422: "Idempotency-Key reused for a different command (idempotency_key_reused)",
         429: "throttled",
-        503: "hall unavailable",
+        503: "hall unavailable: its log cannot be written (hall_unavailable, store_unavailable)",
     }
     return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
 
@@ -163,7 +200,8 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
                 "Submit a command (200 means durable)",
                 "CommandReply",
                 body="Command",
-                errors=(400, 401, 403, 404, 409, 413, 503),
+                params=[IDEMPOTENCY_KEY],
+                errors=(400, 401, 403, 404, 409, 413, 422, 503),
             ),
         },
         "/api/v1/halls/{hall}/devices": {
@@ -353,11 +391,11 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
                 "Log in; sets the session cookie; answers the CSRF token",
                 "Session",
                 body="Login",
-                errors=(400, 401, 429),
+                errors=(400, 401, 429, 503),
                 public=True,
             ),
             "get": _op("Who is logged in, and the CSRF token", "Session", errors=(401,)),
-            "delete": _op("Log out", "Ok", errors=(401, 403)),
+            "delete": _op("Log out", "Ok", errors=(401, 403, 503)),
         },
         "/api/v1/users": {
             "get": _op("Accounts (admin)", "Users", errors=(401, 403)),
@@ -408,7 +446,7 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": {**hall_paths, **access_paths},
+        "paths": {**hall_paths, **access_paths, "/healthz": HEALTHZ},
         "components": {
             "schemas": schemas,
             "securitySchemes": {

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgspec
 from aiohttp import web
 
-from controller.auth.directory import SESSION_TTL_MS, AccessDirectory, AccessError, Principal
+from controller.auth.directory import (
+    SESSION_TTL_MS,
+    STORE_UNAVAILABLE,
+    AccessDirectory,
+    AccessError,
+    Principal,
+)
 from controller.auth.model import ActionAudited, Role
-from controller.http.access import PRINCIPAL, SESSION_COOKIE
+from controller.http.access import SESSION_COOKIE
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
-from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, PRINCIPAL
 
 
 class LoginBody(msgspec.Struct, frozen=True):
@@ -75,9 +83,12 @@ def _principal(request: web.Request) -> Principal:
 
 
 def _refused(exc: AccessError) -> web.Response:
-    status = {"bad_credentials": 401, "login_throttled": 429, "unknown_user": 404}.get(
-        exc.code, 400
-    )
+    status = {
+        "bad_credentials": 401,
+        "login_throttled": 429,
+        "unknown_user": 404,
+        STORE_UNAVAILABLE: 503,
+    }.get(exc.code, 400)
     if exc.code in ("unknown_token",):
         status = 404
     return error(status, exc.code, exc.message)
@@ -92,11 +103,18 @@ async def login(request: web.Request) -> web.Response:
     try:
         session_id, principal = await directory.login(body.user, body.password)
     except AccessError as exc:
-        await directory.audit(
-            actor=body.user[:64], via="password", action="login", status=401, outcome=exc.code
-        )
+        if exc.code != STORE_UNAVAILABLE:  # nothing can be audited while the store is down
+            with contextlib.suppress(AccessError):
+                await directory.audit(
+                    actor=body.user[:64],
+                    via="password",
+                    action="login",
+                    status=401,
+                    outcome=exc.code,
+                )
         return _refused(exc)
-    await directory.audit(actor=principal.user, via="password", action="login")
+    with contextlib.suppress(AccessError):  # the session is durable; its audit line may not be
+        await directory.audit(actor=principal.user, via="password", action="login")
     account = directory.accounts[principal.user]
     response = json_response(
         SessionView(principal.user, principal.role, principal.csrf, account.display_name)
@@ -125,7 +143,10 @@ async def logout(request: web.Request) -> web.Response:
     request[AUDIT_ACTION] = "logout"
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await _directory(request).logout(cookie)
+        try:
+            await _directory(request).logout(cookie)
+        except AccessError as exc:
+            return _refused(exc)
     response = json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -13,6 +13,8 @@ is in flight and hands them to ``append_many`` as one transaction.
 
 from __future__ import annotations
 
+import enum
+import errno
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,8 +41,78 @@ class Snapshot:
     payload: bytes
 
 
+class StoreFault(enum.Enum):
+    """Why the store cannot write: what ``/healthz``, metrics and the console report."""
+
+    DISK_FULL = "disk_full"
+    READ_ONLY = "read_only"
+    IO_ERROR = "io_error"
+    OTHER = "store_error"
+
+    @property
+    def label(self) -> str:
+        """The fault in the words of the hall's staff."""
+        return _FAULT_LABELS[self]
+
+
+_FAULT_LABELS: dict[StoreFault, str] = {
+    StoreFault.DISK_FULL: "磁盘已满",
+    StoreFault.READ_ONLY: "存储只读",
+    StoreFault.IO_ERROR: "磁盘读写错误",
+    StoreFault.OTHER: "存储故障",
+}
+
+_ERRNO_FAULTS: dict[int, StoreFault] = {
+    errno.ENOSPC: StoreFault.DISK_FULL,
+    errno.EDQUOT: StoreFault.DISK_FULL,
+    errno.EROFS: StoreFault.READ_ONLY,
+    errno.EACCES: StoreFault.READ_ONLY,
+    errno.EPERM: StoreFault.READ_ONLY,
+    errno.EIO: StoreFault.IO_ERROR,
+}
+
+
 class StoreError(Exception):
     """The store cannot do what was asked (corrupt file, wrong schema version, disk full)."""
+
+    def __init__(self, message: str, *, fault: StoreFault = StoreFault.OTHER) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
+def fault_of(exc: BaseException | None) -> StoreFault:
+    """The first classified fault along ``exc``'s causes (a store error wraps the OS one)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, StoreError) and exc.fault is not StoreFault.OTHER:
+            return exc.fault
+        if isinstance(exc, OSError) and exc.errno in _ERRNO_FAULTS:
+            return _ERRNO_FAULTS[exc.errno]
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return StoreFault.OTHER
+
+
+class KeyClaim(msgspec.Struct, frozen=True):
+    """An ``Idempotency-Key`` recorded in the same transaction as its command's record.
+
+    Scoped by hall and principal (the authenticated user, "" without authentication);
+    ``fingerprint`` identifies the request body so a reuse with another body is refused.
+    """
+
+    hall: str
+    principal: str
+    key: str
+    fingerprint: str
+    at_ms: int
+
+
+class ClaimedKey(msgspec.Struct, frozen=True):
+    """A recorded key: the record its command wrote (``seq`` 0: the command logged nothing)."""
+
+    fingerprint: str
+    seq: int
+    at_ms: int
 
 
 class EventStore(Protocol):
@@ -54,8 +126,24 @@ class EventStore(Protocol):
         """
         ...
 
-    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
-        """Append several halls' records in a single transaction (group commit)."""
+    async def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[bytes]]],
+        claims: Sequence[KeyClaim | None] = (),
+    ) -> list[list[int]]:
+        """Append several halls' records in a single transaction (group commit).
+
+        ``claims``, when given, is parallel to ``batches``: each key is recorded in the same
+        transaction, pointing at its batch's first seq (0 for an empty batch).
+        """
+        ...
+
+    async def find_claim(self, hall_id: str, principal: str, key: str) -> ClaimedKey | None:
+        """The recorded ``Idempotency-Key``, if any (expired ones too, until pruned)."""
+        ...
+
+    async def prune_claims(self, before_ms: int) -> int:
+        """Forget keys recorded before ``before_ms``; return how many."""
         ...
 
     def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
@@ -103,6 +191,15 @@ def check_key(key: str, value: bytes | None = None) -> None:
         raise ValueError(f"key must be a non-empty string, got {key!r}")
     if value is not None and not isinstance(value, bytes):
         raise TypeError(f"value must be bytes, got {type(value).__name__}")
+
+
+def check_claims(batches: Sequence[object], claims: Sequence[KeyClaim | None]) -> None:
+    """Reject claims that do not line up with their batches."""
+    if claims and len(claims) != len(batches):
+        raise ValueError(f"{len(claims)} claims for {len(batches)} batches")
+    for claim in claims:
+        if claim is not None and not isinstance(claim, KeyClaim):
+            raise TypeError(f"claim must be a KeyClaim, got {type(claim).__name__}")
 
 
 def check_append(hall_id: str, payloads: Sequence[bytes]) -> None:

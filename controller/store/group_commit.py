@@ -11,10 +11,12 @@ Policies (docs/decisions/0001-event-store.md):
 
 * Backpressure: at most ``max_pending`` appends are accepted but not yet committed. A further
   ``append`` waits for a slot (FIFO); nothing is dropped and nothing errors because of load.
-* Failure is fail-stop: when a commit raises, that batch's callers get ``CommitFailed``, every
-  queued append gets ``CommitterClosed``, and so does every later append. After a failed commit
-  the in-memory state built on the log can no longer be trusted (the failed batch may even be
-  on disk, e.g. after an fsync error), so the owner must rebuild from the log.
+* Failure is fail-stop until resumed: when a commit raises, that batch's callers get
+  ``CommitFailed``, every queued append gets ``CommitterClosed``, and so does every later
+  append; ``on_failure`` is told once. After a failed commit the in-memory state built on the
+  log can no longer be trusted (the failed batch may even be on disk, e.g. after an fsync
+  error), so the owner rebuilds from the log and then calls ``resume`` (the daemon's
+  ``StoreSupervisor`` does, once the store is writable again).
 * An accepted append is not withdrawn if its caller is cancelled: the record is still committed
   and the caller simply does not learn its seq, exactly as when the process dies after commit.
 * ``aclose`` stops intake and flushes everything accepted. If ``aclose`` itself is cancelled it
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-from controller.store.base import EventStore, StoreError, check_append
+from controller.store.base import EventStore, KeyClaim, StoreError, check_append
 
 DEFAULT_MAX_PENDING: Final = 10_000
 DEFAULT_MAX_BATCH: Final = 2_000
@@ -52,6 +54,7 @@ class _Entry:
     hall_id: str
     payloads: tuple[bytes, ...]
     future: asyncio.Future[list[int]]
+    claim: KeyClaim | None = None
 
 
 class GroupCommitter:
@@ -87,6 +90,8 @@ class GroupCommitter:
         """Records in those transactions (``records_committed / commits`` = mean batch size)."""
         self.observe_commit: Callable[[float, int], None] | None = None
         """Told (seconds, records) after each successful transaction (the metrics)."""
+        self.on_failure: Callable[[BaseException], None] | None = None
+        """Told the store's error when a commit fails (the daemon's store supervisor)."""
 
     @property
     def failure(self) -> BaseException | None:
@@ -123,9 +128,16 @@ class GroupCommitter:
         (seq,) = await self.append_records(hall_id, (payload,))
         return seq
 
-    async def append_records(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
-        """Durably append records to one hall, atomically and with consecutive seqs."""
+    async def append_records(
+        self, hall_id: str, payloads: Sequence[bytes], *, claim: KeyClaim | None = None
+    ) -> list[int]:
+        """Durably append records to one hall, atomically and with consecutive seqs.
+
+        ``claim``: an idempotency key recorded in the same transaction (``payloads`` may then
+        be empty: the key alone is recorded, with seq 0)."""
         check_append(hall_id, payloads)
+        if claim is not None and not isinstance(claim, KeyClaim):
+            raise TypeError(f"claim must be a KeyClaim, got {type(claim).__name__}")
         self._check_accepting()
         await self._slots.acquire()  # backpressure: wait while max_pending appends are queued
         try:
@@ -134,7 +146,7 @@ class GroupCommitter:
             self._slots.release()
             raise
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Entry(hall_id, tuple(payloads), future))
+        self._queue.append(_Entry(hall_id, tuple(payloads), future, claim))
         self._wakeup.set()
         return await future
 
@@ -154,6 +166,20 @@ class GroupCommitter:
             task.cancel()
             await asyncio.wait([task])
             raise
+
+    def resume(self) -> None:
+        """Accept appends again after a failure; the owner has rebuilt its state from the log.
+
+        Only once the commit task has ended (every entry of the failed run is resolved)."""
+        if self._failure is None:
+            return
+        if self._task is None or not self._task.done():
+            raise RuntimeError("resume() before the failed commit task has ended")
+        if self._closing:
+            raise CommitterClosed("committer is closed")
+        self._failure = None
+        self._task = None
+        self.start()
 
     def _check_accepting(self) -> None:
         if self._task is None:
@@ -188,13 +214,18 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Entry]) -> None:
         started = time.perf_counter()
         try:
-            seqs = await self._store.append_many(
-                [(entry.hall_id, entry.payloads) for entry in batch]
-            )
+            batches = [(entry.hall_id, entry.payloads) for entry in batch]
+            claims = [entry.claim for entry in batch]
+            if any(claim is not None for claim in claims):
+                seqs = await self._store.append_many(batches, claims)
+            else:
+                seqs = await self._store.append_many(batches)
             if len(seqs) != len(batch):
                 raise StoreError(f"store returned {len(seqs)} seq lists for {len(batch)} appends")
         except Exception as exc:
             self._failure = exc
+            if self.on_failure is not None:
+                self.on_failure(exc)
             for entry in batch:
                 if not entry.future.done():
                     failed = CommitFailed(f"commit failed: {exc}")

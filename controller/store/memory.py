@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
 from controller.store.base import (
+    ClaimedKey,
+    KeyClaim,
     Snapshot,
     StoredRecord,
     StoreError,
     check_append,
+    check_claims,
     check_hall_id,
     check_key,
 )
@@ -35,6 +38,7 @@ class MemoryStore:
         self._records: dict[str, list[StoredRecord]] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._values: dict[str, bytes] = {}
+        self._claims: dict[tuple[str, str, str], ClaimedKey] = {}
         self._read_chunk = read_chunk
         self._closed = False
         self.commit_count = 0
@@ -45,11 +49,16 @@ class MemoryStore:
         (seqs,) = await self.append_many([(hall_id, payloads)])
         return seqs
 
-    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+    async def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[bytes]]],
+        claims: Sequence[KeyClaim | None] = (),
+    ) -> list[list[int]]:
         """Append several halls' records at once: all or nothing, like a transaction."""
         self._check_open()
         for hall_id, payloads in batches:
             check_append(hall_id, payloads)
+        check_claims(batches, claims)
         frozen = [(hall_id, tuple(payloads)) for hall_id, payloads in batches]
         await asyncio.sleep(0)  # a real store's commit is a suspension point; so is ours
         self._check_open()
@@ -61,7 +70,24 @@ class MemoryStore:
             assigned.append(list(range(first, first + len(payloads))))
         if any(payloads for _, payloads in frozen):
             self.commit_count += 1
+        for claim, seqs in zip(claims, assigned, strict=False):
+            if claim is not None:
+                where = (claim.hall, claim.principal, claim.key)
+                first = seqs[0] if seqs else 0
+                self._claims[where] = ClaimedKey(claim.fingerprint, first, claim.at_ms)
         return assigned
+
+    async def find_claim(self, hall_id: str, principal: str, key: str) -> ClaimedKey | None:
+        check_hall_id(hall_id)
+        self._check_open()
+        return self._claims.get((hall_id, principal, key))
+
+    async def prune_claims(self, before_ms: int) -> int:
+        self._check_open()
+        old = [where for where, claim in self._claims.items() if claim.at_ms < before_ms]
+        for where in old:
+            del self._claims[where]
+        return len(old)
 
     async def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
         """Yield the hall's records with seq > after_seq in chunks."""

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
@@ -24,12 +25,17 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from controller.store.base import (
+    ClaimedKey,
+    KeyClaim,
     Snapshot,
     StoredRecord,
     StoreError,
+    StoreFault,
     check_append,
+    check_claims,
     check_hall_id,
     check_key,
+    fault_of,
 )
 
 SCHEMA_VERSION: Final = 1
@@ -60,6 +66,24 @@ _KV_TABLE: Final = """CREATE TABLE IF NOT EXISTS kv (
 ) WITHOUT ROWID"""
 _PUT_VALUE: Final = """INSERT INTO kv (key, value) VALUES (?, ?)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
+
+_CLAIMS_TABLE: Final = """CREATE TABLE IF NOT EXISTS idempotency_keys (
+    hall TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (hall, principal, key)
+) WITHOUT ROWID"""
+_CLAIMS_BY_AGE: Final = "CREATE INDEX IF NOT EXISTS idempotency_keys_at ON idempotency_keys (at_ms)"
+# A key past its retention may be claimed again before the pruner has removed it.
+_PUT_CLAIM: Final = """INSERT INTO idempotency_keys (hall, principal, key, fingerprint, seq, at_ms)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall, principal, key) DO UPDATE SET
+    fingerprint = excluded.fingerprint, seq = excluded.seq, at_ms = excluded.at_ms"""
+_FIND_CLAIM: Final = """SELECT fingerprint, seq, at_ms FROM idempotency_keys
+    WHERE hall = ? AND principal = ? AND key = ?"""
+_PROBE_KEY: Final = "~store-probe"
 
 _INSERT: Final = "INSERT INTO records (hall, seq, payload) VALUES (?, ?, ?)"
 _READ_CHUNK: Final = (
@@ -117,16 +141,46 @@ class SqliteStore:
         (seqs,) = await self.append_many([(hall_id, payloads)])
         return seqs
 
-    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+    async def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[bytes]]],
+        claims: Sequence[KeyClaim | None] = (),
+    ) -> list[list[int]]:
         """Append several halls' records in one transaction (one fsync); all or nothing.
+
+        ``claims`` (parallel to ``batches``) are written in the same transaction, so a key is
+        durable exactly when its command's record is.
 
         If the awaiting task is cancelled the transaction still runs to its end in the store's
         thread: the outcome is then unknown to the caller, as after a crash, never half-done.
         """
         for hall_id, payloads in batches:
             check_append(hall_id, payloads)
+        check_claims(batches, claims)
         frozen = [(hall_id, tuple(payloads)) for hall_id, payloads in batches]
-        return await self._call(self._append_many_sync, frozen)
+        return await self._call(self._append_many_sync, frozen, tuple(claims))
+
+    async def find_claim(self, hall_id: str, principal: str, key: str) -> ClaimedKey | None:
+        """The recorded ``Idempotency-Key`` (a primary-key lookup in the store's thread)."""
+        check_hall_id(hall_id)
+        return await self._call(self._find_claim_sync, hall_id, principal, key)
+
+    async def prune_claims(self, before_ms: int) -> int:
+        """Delete keys recorded before ``before_ms`` (one small transaction)."""
+        return await self._call(self._prune_claims_sync, before_ms)
+
+    async def reopen(self) -> None:
+        """Close and reopen the file, reloading the seq cache from what is really on disk.
+
+        After a failed write the connection and the cache cannot be trusted (an fsync error may
+        have left a commit on disk, or dropped pages the cache counted); the daemon reopens
+        before it rebuilds its halls from the log. Calls made meanwhile queue behind it.
+        """
+        await self._call(self._reopen_sync)
+
+    async def probe(self) -> None:
+        """One real durable write beside the log: succeeds only when the store is writable."""
+        await self._call(self._put_value_sync, _PROBE_KEY, str(time.time_ns()).encode())
 
     async def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
         """Yield the hall's records with seq > after_seq in chunks, each fetched in the thread.
@@ -200,11 +254,17 @@ class SqliteStore:
                 f"{self.path}: seq conflict ({exc}); is another process writing this log?"
             ) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+            raise StoreError(f"{self.path}: {exc}", fault=sqlite_fault(exc)) from exc
+        except OSError as exc:
+            raise StoreError(f"{self.path}: {exc}", fault=fault_of(exc)) from exc
 
     # --- worker-thread side -------------------------------------------------------------
 
-    def _append_many_sync(self, batches: list[tuple[str, tuple[bytes, ...]]]) -> list[list[int]]:
+    def _append_many_sync(
+        self,
+        batches: list[tuple[str, tuple[bytes, ...]]],
+        claims: tuple[KeyClaim | None, ...] = (),
+    ) -> list[list[int]]:
         new_last: dict[str, int] = {}
         rows: list[tuple[str, int, bytes]] = []
         assigned: list[list[int]] = []
@@ -215,12 +275,19 @@ class SqliteStore:
             if seqs:
                 new_last[hall_id] = seqs[-1]
             assigned.append(seqs)
-        if not rows:
+        keys = [
+            (c.hall, c.principal, c.key, c.fingerprint, seqs[0] if seqs else 0, c.at_ms)
+            for c, seqs in zip(claims, assigned, strict=False)
+            if c is not None
+        ]
+        if not rows and not keys:
             return assigned
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, rows)
+            if keys:
+                conn.executemany(_PUT_CLAIM, keys)
             conn.execute("COMMIT")
         except BaseException:
             _rollback_quietly(conn)
@@ -228,6 +295,19 @@ class SqliteStore:
         self._last_seqs.update(new_last)
         self.commit_count += 1
         return assigned
+
+    def _find_claim_sync(self, hall_id: str, principal: str, key: str) -> ClaimedKey | None:
+        row = self._conn.execute(_FIND_CLAIM, (hall_id, principal, key)).fetchone()
+        return None if row is None else ClaimedKey(fingerprint=row[0], seq=row[1], at_ms=row[2])
+
+    def _prune_claims_sync(self, before_ms: int) -> int:
+        cursor = self._conn.execute("DELETE FROM idempotency_keys WHERE at_ms < ?", (before_ms,))
+        return cursor.rowcount
+
+    def _reopen_sync(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+        self._conn, self._last_seqs = _open_database(self.path)
 
     def _last_seq_sync(self, hall_id: str) -> int:
         return self._last_seqs.get(hall_id, 0)
@@ -267,7 +347,7 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
     try:
         conn = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open event store {path}: {exc}") from exc
+        raise StoreError(f"cannot open event store {path}: {exc}", fault=sqlite_fault(exc)) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -275,12 +355,16 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
             raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         _check_or_create_schema(conn, path)
-        conn.execute(_KV_TABLE)  # added after version 1 shipped; older files gain it here
+        for statement in (_KV_TABLE, _CLAIMS_TABLE, _CLAIMS_BY_AGE):
+            conn.execute(statement)  # added after version 1 shipped; older files gain them here
         if is_new:
             _fsync_directory(path.parent)
         return conn, _load_last_seqs(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        fault = StoreFault.READ_ONLY if _read_only_fs(path) else sqlite_fault(exc)
+        if fault is not StoreFault.OTHER:
+            raise StoreError(f"cannot write event store {path}: {exc}", fault=fault) from exc
         raise StoreError(f"{path} is not a usable SQLite event store: {exc}") from exc
     except BaseException:
         conn.close()
@@ -327,6 +411,33 @@ def _load_last_seqs(conn: sqlite3.Connection) -> dict[str, int]:
         ).fetchone()[0]
         row = conn.execute("SELECT MIN(hall) FROM records WHERE hall > ?", (hall,)).fetchone()
     return last_seqs
+
+
+def sqlite_fault(exc: sqlite3.Error) -> StoreFault:
+    """Classify an SQLite error by its primary result code (SQLITE_FULL is ENOSPC)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return StoreFault.DISK_FULL
+    if name.startswith("SQLITE_READONLY"):
+        return StoreFault.READ_ONLY
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        return StoreFault.IO_ERROR
+    text = str(exc).lower()
+    if "disk is full" in text:
+        return StoreFault.DISK_FULL
+    if "readonly" in text or "read-only" in text:
+        return StoreFault.READ_ONLY
+    if "disk i/o error" in text:
+        return StoreFault.IO_ERROR
+    return fault_of(exc)
+
+
+def _read_only_fs(path: Path) -> bool:
+    """SQLite says only "unable to open database file" when it cannot create its WAL there."""
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -36,20 +36,33 @@ def free_port() -> int:
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, db: Path) -> None:
+    """``hallctl run`` in a child process. ``stderr``: a file for its log lines (else dropped);
+    ``module``: run another entry point with the same arguments (a test's hooked daemon)."""
+
+    def __init__(
+        self,
+        config: Path,
+        db: Path,
+        *,
+        stderr: Path | None = None,
+        module: str = "controller.cli",
+    ) -> None:
         self.config, self.db = config, db
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
+        self.stderr = stderr
+        self.module = module
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        log = open(self.stderr, "ab") if self.stderr else None  # noqa: SIM115, ASYNC230
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "controller.cli",
+            self.module,
             "run",
             "--config",
             str(self.config),
@@ -59,8 +72,10 @@ class DaemonProcess:
             f"127.0.0.1:{self.port}",
             cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=log if log is not None else asyncio.subprocess.DEVNULL,
         )
+        if log is not None:
+            log.close()
         async with aiohttp.ClientSession() as http:
             for _ in range(200):
                 try:

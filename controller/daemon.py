@@ -134,7 +134,7 @@ class Daemon:
             now = runtime.now()
             state = runtime.state
             try:
-                if close_due(hall, state.last_day_closed_ms, now, state.opened_ms):
+                if close_due(hall, state.last_closed_day, now, state.opened_ms):
                     receipt = await runtime.submit(cmd.CloseDay())
                     log.info("day closed", extra={"hall": runtime.hall_id, "seq": receipt.seq})
                 await runtime.submit(cmd.Tick())

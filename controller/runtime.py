@@ -91,6 +91,11 @@ class HallRuntime:
     def state(self) -> HallState:
         return self.engine.state
 
+    @property
+    def store(self) -> EventStore:
+        """The hall's log, for read models of what the live state no longer holds."""
+        return self._store
+
     @classmethod
     async def open(
         cls,
@@ -189,12 +194,7 @@ def config_digest(text: str) -> str:
 
 
 async def load_state(config: HallConfig, store: EventStore) -> HallState:
-    """Fold a hall's log, from its newest snapshot on, into state.
-
-    The cyclic garbage collector is paused while folding: a replay allocates millions of
-    short-lived objects and no cycles, and the collector's passes over the growing state would
-    otherwise cost more than the fold itself.
-    """
+    """Fold a hall's log, from its newest snapshot on, into state."""
     hall_id = config.hall.id
     snapshot = await store.load_snapshot(hall_id)
     if snapshot is not None:
@@ -203,6 +203,17 @@ async def load_state(config: HallConfig, store: EventStore) -> HallState:
     else:
         state = HallState(config)
         after = 0
+    await fold_log(state, store, hall_id, after)
+    return state
+
+
+async def fold_log(state: HallState, store: EventStore, hall_id: str, after: int) -> None:
+    """Fold the hall's records after ``after`` into ``state``.
+
+    The cyclic garbage collector is paused while folding: a replay allocates millions of
+    short-lived objects and no cycles, and the collector's passes over the growing state would
+    otherwise cost more than the fold itself.
+    """
     decode = ev.RECORD_DECODER.decode
     handlers = state.handlers
     collecting = gc.isenabled()
@@ -220,7 +231,6 @@ async def load_state(config: HallConfig, store: EventStore) -> HallState:
     finally:
         if collecting:
             gc.enable()
-    return state
 
 
 async def read_configuration(store: EventStore, hall_id: str) -> str | None:

@@ -328,7 +328,7 @@ def render_markdown() -> str:
         "bookings whose slot passed, and archives final tickets: they leave the live state and "
         "its snapshots (the log keeps them; statistics of closed days read the log). A final "
         "ticket stays while its rating is still awaited, while a 追评 is still possible "
-        "(`follow_up_days` after its finish), while a 差评 case names it, or while it is a "
+        "(`follow_up_days` after its finish), while an open 差评 case names it, or while it is a "
         "window's last finished service. A command naming an archived ticket is refused with "
         "`ticket_closed` (`evaluation_closed` for ratings). Numbering is not reset by the close: "
         "each service restarts at `number_min` on its next business day (`daily_reset`), "

@@ -72,6 +72,7 @@ class HallRuntime:
         *,
         clock: Callable[[], int] = wall_clock_ms,
         config_text: str = "",
+        snapshot_interval_s: float = SNAPSHOT_MIN_INTERVAL_S,
     ) -> None:
         self.engine = engine
         self.hall_id = engine.config.hall.id
@@ -84,6 +85,7 @@ class HallRuntime:
         self._events_since_snapshot = 0
         self._snapshot_task: asyncio.Task[None] | None = None
         self._last_snapshot_at = 0.0
+        self._snapshot_interval_s = snapshot_interval_s
         self.rejected_count = 0
         self.accepted_count = 0
 
@@ -105,11 +107,17 @@ class HallRuntime:
         *,
         config_text: str = "",
         clock: Callable[[], int] = wall_clock_ms,
+        snapshot_interval_s: float = SNAPSHOT_MIN_INTERVAL_S,
     ) -> HallRuntime:
         """Rebuild the hall from its log and record the configuration if it changed."""
         state = await load_state(config, store)
         runtime = cls(
-            HallEngine(config, state), store, committer, clock=clock, config_text=config_text
+            HallEngine(config, state),
+            store,
+            committer,
+            clock=clock,
+            config_text=config_text,
+            snapshot_interval_s=snapshot_interval_s,
         )
         digest = config_digest(config_text)
         if config_text and state.config_digest != digest:
@@ -163,7 +171,7 @@ class HallRuntime:
         every = self.engine.config.store.snapshot_every_events
         if self._events_since_snapshot < every or self._snapshot_task is not None:
             return
-        if time.monotonic() - self._last_snapshot_at < SNAPSHOT_MIN_INTERVAL_S:
+        if time.monotonic() - self._last_snapshot_at < self._snapshot_interval_s:
             return
         self._events_since_snapshot = 0
         self._last_snapshot_at = time.monotonic()

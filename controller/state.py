@@ -104,6 +104,7 @@ class Case(msgspec.Struct, kw_only=True):
     opened_at: int
     contact_due: int
     rectify_due: int
+    number: str = ""  # the ticket's number, kept here: the ticket itself may be archived
     state: CaseState = CaseState.AWAITING_CONTACT
     contacted_at: int | None = None
     reached: bool | None = None
@@ -521,6 +522,7 @@ class HallState:
             opened_at=e.at,
             contact_due=e.contact_due,
             rectify_due=e.rectify_due,
+            number=self.tickets[e.ticket].number,
         )
         self.cases[e.case] = self.open_cases[e.case] = case
         self.next_case_id = e.case + 1
@@ -600,11 +602,11 @@ class HallState:
         stays as large as a few days' traffic however long the hall runs.
 
         Kept while still referenced: an evaluation still awaited, a 追评 still possible
-        (``follow_up_days`` after the finish), a 差评 case's ticket, a window's last finished
+        (``follow_up_days`` after the finish), an open 差评 case's ticket, a window's last finished
         service (its pad's invitation). Open tickets (waiting, called, serving, suspended,
         carried over) are never archived. The queue heaps are rebuilt to drop dead entries.
         """
-        keep = {c.ticket for c in self.cases.values()}
+        keep = {c.ticket for c in self.open_cases.values()}
         keep.update(w.last_finished for w in self.windows.values() if w.last_finished is not None)
         horizon = at - self.follow_up_ms
         tickets = self.tickets

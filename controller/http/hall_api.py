@@ -169,7 +169,7 @@ def case_view(state: HallState, case: Case, now: int) -> CaseView:
     return CaseView(
         id=case.id,
         ticket=case.ticket,
-        number=ticket.number if ticket is not None else "",
+        number=case.number or (ticket.number if ticket is not None else ""),
         window=case.window,
         staff=case.staff,
         staff_name=staff.get(case.staff),

@@ -32,7 +32,8 @@ from controller import events as ev
 from controller.config.model import HallConfig
 from controller.engine import HallEngine
 from controller.lifecycle import Rejected
-from controller.state import SNAPSHOT_DECODER, SNAPSHOT_ENCODER, HallState
+from controller.snapshots import SnapshotWriter, decode_snapshot
+from controller.state import HallState
 from controller.store.base import EventStore
 from controller.store.base import Snapshot as StoredSnapshot
 from controller.store.group_commit import GroupCommitter
@@ -83,6 +84,9 @@ class HallRuntime:
         self._failed: BaseException | None = None
         self._config_text = config_text
         self._events_since_snapshot = 0
+        self._decided_seq = engine.state.seq  # seq the last record decided will have
+        self._durable = asyncio.Event()  # set whenever the durable seq advances
+        self._snapshot: SnapshotWriter | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self._last_snapshot_at = 0.0
         self._snapshot_interval_s = snapshot_interval_s
@@ -139,25 +143,31 @@ class HallRuntime:
         if self._failed is not None:
             raise HallUnavailable(f"hall {self.hall_id} stopped: {self._failed}")
         try:
-            events = self.engine.handle(command, self.now())
+            events = self.engine.decide(command, self.now())
         except Rejected:
             self.rejected_count += 1
             raise
+        if self._snapshot is not None:
+            self._snapshot.preserve(events)
+        self.engine.state.apply_all(events)
         self.accepted_count += 1
         if not events:
             return Receipt(events, 0)
         return Receipt(events, await self._commit(events))
 
     async def _commit(self, events: list[ev.AnyEvent]) -> int:
+        self._decided_seq += 1  # records commit in the order they are decided
         try:
             seq = await self._committer.append(self.hall_id, ev.encode_record(events))
         except Exception as exc:
             if self._failed is None:
                 self._failed = exc
                 log.error("hall %s: log write failed, refusing commands: %s", self.hall_id, exc)
+            self._durable.set()
             raise HallUnavailable(f"hall {self.hall_id}: log write failed") from exc
         if seq > self.engine.state.seq:
             self.engine.state.seq = seq
+            self._durable.set()
         for subscriber in self._subscribers:
             try:
                 subscriber(events, seq)
@@ -175,19 +185,31 @@ class HallRuntime:
             return
         self._events_since_snapshot = 0
         self._last_snapshot_at = time.monotonic()
-        payload = SNAPSHOT_ENCODER.encode(self.engine.state.to_snapshot())
-        seq = self.engine.state.seq
+        # The cut includes records decided but still committing: its seq is the last decided.
+        writer = self._snapshot = SnapshotWriter(self.engine.state, self._decided_seq)
         self._snapshot_task = asyncio.get_running_loop().create_task(
-            self._save_snapshot(seq, payload), name=f"hallctl-snapshot-{self.hall_id}"
+            self._save_snapshot(writer), name=f"hallctl-snapshot-{self.hall_id}"
         )
 
-    async def _save_snapshot(self, seq: int, payload: bytes) -> None:
+    async def _save_snapshot(self, writer: SnapshotWriter) -> None:
+        """Encode a slice per turn of the loop, wait until the cut is durable, then let the
+        store write it (in parts, between appends)."""
         try:
-            await self._store.save_snapshot(self.hall_id, StoredSnapshot(seq=seq, payload=payload))
-            log.info("hall %s: snapshot at seq %d (%d bytes)", self.hall_id, seq, len(payload))
+            parts = await writer.encode()
+            self._snapshot = None
+            while self.engine.state.seq < writer.seq and self._failed is None:
+                self._durable.clear()
+                await self._durable.wait()
+            if self._failed is not None:
+                return  # memory may be ahead of the log: nothing to keep
+            snapshot = StoredSnapshot(seq=writer.seq, parts=parts)
+            await self._store.save_snapshot(self.hall_id, snapshot)
+            size = sum(map(len, parts))
+            log.info("hall %s: snapshot at seq %d (%d bytes)", self.hall_id, writer.seq, size)
         except Exception:
             log.exception("hall %s: snapshot failed (the log is intact)", self.hall_id)
         finally:
+            self._snapshot = None
             self._snapshot_task = None
 
     async def aclose(self) -> None:
@@ -206,7 +228,7 @@ async def load_state(config: HallConfig, store: EventStore) -> HallState:
     hall_id = config.hall.id
     snapshot = await store.load_snapshot(hall_id)
     if snapshot is not None:
-        state = HallState.from_snapshot(config, SNAPSHOT_DECODER.decode(snapshot.payload))
+        state = HallState.from_snapshot(config, decode_snapshot(snapshot.payload))
         after = snapshot.seq
     else:
         state = HallState(config)

@@ -658,10 +658,11 @@ class HallState:
 
     # -- snapshots -------------------------------------------------------------------------
 
-    def to_snapshot(self) -> Snapshot:
+    def to_snapshot(self, tickets: list[Ticket] | None = None) -> Snapshot:
+        """The state as a snapshot (``tickets``: instead of the live tickets, e.g. none)."""
         return Snapshot(
             seq=self.seq,
-            tickets=list(self.tickets.values()),
+            tickets=list(self.tickets.values()) if tickets is None else tickets,
             windows=list(self.windows.values()),
             counters=dict(self.counters),
             appointments_used=sorted(self.appointments_used),

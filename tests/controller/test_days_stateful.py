@@ -82,9 +82,9 @@ class HallDays(RuleBasedStateMachine):
 
     @rule(window=WINDOWS, level=st.sampled_from(list(c.RatingLevel)), rate=st.booleans())
     def finish(self, window: int, level: c.RatingLevel, rate: bool) -> None:
-        for event in self._do(c.Finish(window=window)):
-            if isinstance(event, ev.ServiceFinished) and rate:
-                self._do(c.Rate(ticket=event.ticket, level=level))
+        for done in self._do(c.Finish(window=window)):
+            if isinstance(done, ev.ServiceFinished) and rate:
+                self._do(c.Rate(ticket=done.ticket, level=level))
 
     @rule(window=WINDOWS)
     def no_show(self, window: int) -> None:

@@ -183,6 +183,16 @@ class HallRuntime:
             return
         if time.monotonic() - self._last_snapshot_at < self._snapshot_interval_s:
             return
+        self.start_snapshot()
+
+    @property
+    def snapshot_in_progress(self) -> bool:
+        return self._snapshot_task is not None
+
+    def start_snapshot(self) -> None:
+        """Cut a snapshot now and write it in the background (one at a time)."""
+        if self._snapshot_task is not None:
+            return
         self._events_since_snapshot = 0
         self._last_snapshot_at = time.monotonic()
         # The cut includes records decided but still committing: its seq is the last decided.

@@ -24,6 +24,9 @@ from controller.state import SNAPSHOT_DECODER, SNAPSHOT_ENCODER, HallState, Snap
 SLICE: Final = 2_000
 """Tickets encoded per turn of the event loop (about 1 ms of work)."""
 
+PAUSE_S: Final = 0.001
+"""Between slices: the store's thread and the commands get the interpreter."""
+
 _PAIR: Final = b"\x92"  # MessagePack: an array of two
 _TICKETS_DECODER: Final = msgspec.msgpack.Decoder(tuple[Snapshot, list[Ticket]])
 
@@ -78,7 +81,9 @@ class SnapshotWriter:
         """Encode the tickets a slice per turn of the loop; the snapshot's parts."""
         while self._next < len(self._tickets):
             self._encode_slice(self._next + SLICE)
-            await asyncio.sleep(0)
+            # A real pause, not sleep(0): the loop then waits in poll without the GIL, so the
+            # store's thread can finish the commits that commands wait for.
+            await asyncio.sleep(PAUSE_S)
         prefix = _PAIR + self._head + _array_header(len(self._tickets))
         return (prefix, *self._pieces)
 

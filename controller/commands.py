@@ -275,7 +275,15 @@ class Tick(Command, frozen=True, tag="tick"):
 
 
 class CloseDay(Command, frozen=True, tag="close_day"):
-    """Daily close: leftovers expire or carry over as configured; numbering restarts."""
+    """Daily close: leftovers expire or carry over as configured; bookings whose slot passed
+    are void; finished tickets leave the live state (the log keeps them).
+
+    Accepted once per business day: when a closing instant passed since the last close. With
+    ``early`` an administrator closes today before its closing time (a hall closing early);
+    the scheduled close of that day then does not run again. Refused otherwise
+    (``day_already_closed``)."""
+
+    early: bool = False
 
 
 AnyCommand = (

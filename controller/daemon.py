@@ -136,19 +136,24 @@ class Daemon:
 
     async def _clock(self, runtime: HallRuntime, stop: asyncio.Event) -> None:
         """Tick once a second (rating windows closing) and close the day when it is due."""
-        hall = runtime.engine.config.hall
         while not stop.is_set():
-            now = runtime.now()
-            state = runtime.state
-            try:
-                if runtime.failure is None:  # stopped: the store supervisor reports the outage
-                    if close_due(hall, state.last_day_closed_ms, now, state.opened_ms):
-                        receipt = await runtime.submit(cmd.CloseDay())
-                        log.info("day closed", extra={"hall": runtime.hall_id, "seq": receipt.seq})
-                    await runtime.submit(cmd.Tick())
-            except HallUnavailable:
-                pass  # the outage began under this tick; the store supervisor has logged it
-            except Rejected as exc:
-                log.warning("clock: %s", exc, extra={"hall": runtime.hall_id})
+            await clock_step(runtime)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+
+
+async def clock_step(runtime: HallRuntime) -> None:
+    """One beat of a hall's clock: the daily close when it is due, then a tick."""
+    if runtime.failure is not None:
+        return  # stopped: the store supervisor reports the outage and resumes the hall
+    hall = runtime.engine.config.hall
+    state = runtime.state
+    try:
+        if close_due(hall, state.last_closed_day, runtime.now(), state.opened_ms):
+            receipt = await runtime.submit(cmd.CloseDay())
+            log.info("day closed", extra={"hall": runtime.hall_id, "seq": receipt.seq})
+        await runtime.submit(cmd.Tick())
+    except HallUnavailable:
+        pass  # the outage began under this tick; the store supervisor has logged it
+    except Rejected as exc:
+        log.warning("clock: %s", exc, extra={"hall": runtime.hall_id})

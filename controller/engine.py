@@ -42,6 +42,7 @@ from controller.lifecycle import (
     WindowState,
 )
 from controller.policy import CallingPolicyEngine
+from controller.schedule import due_day, local_day
 from controller.state import Case, HallState, Ticket, WindowRuntime
 
 R = RejectReason
@@ -168,9 +169,12 @@ class HallEngine:
         assert window.ticket is not None  # guaranteed by the window table
         return self.state.tickets[window.ticket]
 
-    def _ticket(self, ticket_id: int) -> Ticket:
+    def _ticket(self, ticket_id: int, archived: RejectReason = R.TICKET_CLOSED) -> Ticket:
+        """A live ticket; one archived at a daily close is refused with ``archived``."""
         ticket = self.state.tickets.get(ticket_id)
         if ticket is None:
+            if self.state.is_archived(ticket_id):
+                raise Rejected(archived, f"ticket {ticket_id} was closed on an earlier day")
             raise Rejected(R.UNKNOWN_TICKET, f"no ticket with id {ticket_id}")
         return ticket
 
@@ -445,7 +449,7 @@ class HallEngine:
     # -- 好差评 ------------------------------------------------------------------------------
 
     def _evaluable(self, ticket_id: int, now: int) -> Ticket:
-        ticket = self._ticket(ticket_id)
+        ticket = self._ticket(ticket_id, R.EVALUATION_CLOSED)
         if ticket.evaluation is EvaluationState.NONE:
             raise Rejected(R.NOT_FINISHED, f"{ticket.number} has not been served")
         if ticket.evaluation is not EvaluationState.AWAITING:
@@ -465,7 +469,7 @@ class HallEngine:
         return [rated, *self._open_case(rated, ticket)]
 
     def _follow_up_rate(self, c: cmd.FollowUpRate, now: int) -> list[ev.AnyEvent]:
-        ticket = self._ticket(c.ticket)
+        ticket = self._ticket(c.ticket, R.EVALUATION_CLOSED)
         if ticket.follow_up is FollowUpState.NONE:
             raise Rejected(R.NOT_FINISHED, f"{ticket.number} has not been served")
         if (ticket.follow_up, FollowUpOp.RATE) not in FOLLOW_UP_TRANSITIONS:
@@ -645,6 +649,7 @@ class HallEngine:
     # -- daily close -----------------------------------------------------------------------
 
     def _close_day(self, c: cmd.CloseDay, now: int) -> list[ev.AnyEvent]:
+        day = self._day_to_close(c, now)
         carry = self.config.hall.leftover is LeftoverPolicy.CARRY_OVER
         out: list[ev.AnyEvent] = []
         carried = 0
@@ -660,8 +665,27 @@ class HallEngine:
                 continue
             out.append(ev.TicketExpired(at=now, ticket=ticket.id))
         expired = sum(1 for e in out if isinstance(e, ev.TicketExpired))
-        out.append(ev.DayClosed(at=now, expired=expired, carried_over=carried))
+        out.append(
+            ev.DayClosed(at=now, expired=expired, carried_over=carried, day=day, early=c.early)
+        )
         return out
+
+    def _day_to_close(self, c: cmd.CloseDay, now: int) -> str:
+        """One close per business day: the day whose closing instant passed unclosed, else
+        (``early``) today before its closing time; a repeat is refused."""
+        hall = self.config.hall
+        state = self.state
+        day = due_day(hall, state.last_closed_day, now, state.opened_ms)
+        if day is not None:
+            return day
+        today = local_day(hall, now)
+        if c.early and today > state.last_closed_day:
+            return today
+        raise Rejected(
+            R.DAY_ALREADY_CLOSED,
+            f"day {state.last_closed_day or '-'} is closed; the next close is at "
+            f"{hall.closing_time.strftime('%H:%M')}",
+        )
 
 
 _NEEDS_TICKET = frozenset(

@@ -214,8 +214,15 @@ class EvaluationMissed(Event, frozen=True, tag="evaluation_missed"):
 
 
 class DayClosed(Event, frozen=True, tag="day_closed"):
+    """The close of business day ``day`` (the hall's local date of its closing instant).
+
+    ``early``: an administrator closed the day before its closing time. Older logs have no
+    ``day``; the fold derives it from ``at`` (they never closed early)."""
+
     expired: int
     carried_over: int
+    day: str = ""
+    early: bool = False
 
 
 class HallConfigured(Event, frozen=True, tag="hall_configured"):

@@ -259,6 +259,7 @@ class RejectReason(enum.Enum):
     UNKNOWN_CASE = "unknown_case"
     CASE_STEP_NOT_ALLOWED = "case_step_not_allowed"
     BAD_CASE_STEP = "bad_case_step"
+    DAY_ALREADY_CLOSED = "day_already_closed"
 
 
 class Rejected(Exception):
@@ -307,6 +308,31 @@ def render_markdown() -> str:
         "once for 整改 when it is still in "
         + ", ".join(sorted(s.value for s in RECTIFY_PENDING_CASE_STATES))
         + " at its rectification deadline (docs/haochaping.md).",
+        "",
+        "## Daily close",
+        "",
+        "A business day is the hall's local date of a closing instant (`[hall] closing_time`, "
+        "every calendar day, weekends and holidays included). `close_day` is accepted once per "
+        "business day and records `day_closed` naming that day:",
+        "",
+        "- scheduled: the latest closing instant at or before now passed after the log began "
+        "and its day is not closed: that day closes. The daemon submits it at the closing time, "
+        "or at start-up when the daemon was down then; days missed while it was down are "
+        "settled by one close, of the latest day.",
+        '- early (`{"type": "close_day", "early": true}`, an administrator closing the hall '
+        "before its closing time): when no close is due, today closes now, and its scheduled "
+        "close does not run again.",
+        "- otherwise it is refused with `day_already_closed` and nothing changes.",
+        "",
+        'The close expires (or, with `leftover = "carry_over"`, keeps) the open tickets, voids '
+        "bookings whose slot passed, and archives final tickets: they leave the live state and "
+        "its snapshots (the log keeps them; statistics of closed days read the log). A final "
+        "ticket stays while its rating is still awaited, while a 追评 is still possible "
+        "(`follow_up_days` after its finish), while an open 差评 case names it, or while it is a "
+        "window's last finished service. A command naming an archived ticket is refused with "
+        "`ticket_closed` (`evaluation_closed` for ratings). Numbering is not reset by the close: "
+        "each service restarts at `number_min` on its next business day (`daily_reset`), "
+        "skipping the numbers of carried-over tickets.",
         "",
         "## Reject reasons",
         "",

@@ -33,7 +33,8 @@ from controller import events as ev
 from controller.config.model import HallConfig
 from controller.engine import HallEngine
 from controller.lifecycle import Rejected
-from controller.state import SNAPSHOT_DECODER, SNAPSHOT_ENCODER, HallState
+from controller.snapshots import SnapshotWriter, decode_snapshot
+from controller.state import HallState
 from controller.store.base import EventStore, KeyClaim, StoreFault, fault_of
 from controller.store.base import Snapshot as StoredSnapshot
 from controller.store.group_commit import GroupCommitter
@@ -82,6 +83,7 @@ class HallRuntime:
         *,
         clock: Callable[[], int] = wall_clock_ms,
         config_text: str = "",
+        snapshot_interval_s: float = SNAPSHOT_MIN_INTERVAL_S,
     ) -> None:
         self.engine = engine
         self.hall_id = engine.config.hall.id
@@ -92,8 +94,12 @@ class HallRuntime:
         self._failed: BaseException | None = None
         self._config_text = config_text
         self._events_since_snapshot = 0
+        self._decided_seq = engine.state.seq  # seq the last record decided will have
+        self._durable = asyncio.Event()  # set whenever the durable seq advances
+        self._snapshot: SnapshotWriter | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self._last_snapshot_at = 0.0
+        self._snapshot_interval_s = snapshot_interval_s
         self.rejected_count = 0
         self.accepted_count = 0
 
@@ -103,6 +109,7 @@ class HallRuntime:
 
     @property
     def store(self) -> EventStore:
+        """The hall's log, for read models of what the live state no longer holds."""
         return self._store
 
     @property
@@ -119,11 +126,17 @@ class HallRuntime:
         *,
         config_text: str = "",
         clock: Callable[[], int] = wall_clock_ms,
+        snapshot_interval_s: float = SNAPSHOT_MIN_INTERVAL_S,
     ) -> HallRuntime:
         """Rebuild the hall from its log and record the configuration if it changed."""
         state = await load_state(config, store)
         runtime = cls(
-            HallEngine(config, state), store, committer, clock=clock, config_text=config_text
+            HallEngine(config, state),
+            store,
+            committer,
+            clock=clock,
+            config_text=config_text,
+            snapshot_interval_s=snapshot_interval_s,
         )
         digest = config_digest(config_text)
         if config_text and state.config_digest != digest:
@@ -148,10 +161,13 @@ class HallRuntime:
                 f"hall {self.hall_id} stopped: {self._failed}", fault_of(self._failed)
             )
         try:
-            events = self.engine.handle(command, self.now())
+            events = self.engine.decide(command, self.now())
         except Rejected:
             self.rejected_count += 1
             raise
+        if self._snapshot is not None:
+            self._snapshot.preserve(events)
+        self.engine.state.apply_all(events)
         self.accepted_count += 1
         if not events:
             if claim is not None:
@@ -166,6 +182,7 @@ class HallRuntime:
             if self._failed is None:
                 self._failed = exc
                 log.error("hall %s: log write failed, refusing commands: %s", self.hall_id, exc)
+            self._durable.set()
             raise HallUnavailable(f"hall {self.hall_id}: log write failed", fault_of(exc)) from exc
 
     async def rebuild(self) -> None:
@@ -176,6 +193,7 @@ class HallRuntime:
             raise RuntimeError(f"hall {self.hall_id}: rebuild only a stopped hall")
         state = await load_state(self.engine.config, self._store)
         self.engine = HallEngine(self.engine.config, state)
+        self._decided_seq = state.seq
         self._events_since_snapshot = 0
 
     def halt(self, cause: BaseException) -> None:
@@ -188,9 +206,11 @@ class HallRuntime:
         self._failed = None
 
     async def _commit(self, events: list[ev.AnyEvent], claim: KeyClaim | None = None) -> int:
+        self._decided_seq += 1  # records commit in the order they are decided
         (seq,) = await self._append([ev.encode_record(events)], claim)
         if seq > self.engine.state.seq:
             self.engine.state.seq = seq
+            self._durable.set()
         for subscriber in self._subscribers:
             try:
                 subscriber(events, seq)
@@ -204,23 +224,45 @@ class HallRuntime:
         every = self.engine.config.store.snapshot_every_events
         if self._events_since_snapshot < every or self._snapshot_task is not None:
             return
-        if time.monotonic() - self._last_snapshot_at < SNAPSHOT_MIN_INTERVAL_S:
+        if time.monotonic() - self._last_snapshot_at < self._snapshot_interval_s:
+            return
+        self.start_snapshot()
+
+    @property
+    def snapshot_in_progress(self) -> bool:
+        return self._snapshot_task is not None
+
+    def start_snapshot(self) -> None:
+        """Cut a snapshot now and write it in the background (one at a time)."""
+        if self._snapshot_task is not None:
             return
         self._events_since_snapshot = 0
         self._last_snapshot_at = time.monotonic()
-        payload = SNAPSHOT_ENCODER.encode(self.engine.state.to_snapshot())
-        seq = self.engine.state.seq
+        # The cut includes records decided but still committing: its seq is the last decided.
+        writer = self._snapshot = SnapshotWriter(self.engine.state, self._decided_seq)
         self._snapshot_task = asyncio.get_running_loop().create_task(
-            self._save_snapshot(seq, payload), name=f"hallctl-snapshot-{self.hall_id}"
+            self._save_snapshot(writer), name=f"hallctl-snapshot-{self.hall_id}"
         )
 
-    async def _save_snapshot(self, seq: int, payload: bytes) -> None:
+    async def _save_snapshot(self, writer: SnapshotWriter) -> None:
+        """Encode a slice per turn of the loop, wait until the cut is durable, then let the
+        store write it (in parts, between appends)."""
         try:
-            await self._store.save_snapshot(self.hall_id, StoredSnapshot(seq=seq, payload=payload))
-            log.info("hall %s: snapshot at seq %d (%d bytes)", self.hall_id, seq, len(payload))
+            parts = await writer.encode()
+            self._snapshot = None
+            while self.engine.state.seq < writer.seq and self._failed is None:
+                self._durable.clear()
+                await self._durable.wait()
+            if self._failed is not None:
+                return  # memory may be ahead of the log: nothing to keep
+            snapshot = StoredSnapshot(seq=writer.seq, parts=parts)
+            await self._store.save_snapshot(self.hall_id, snapshot)
+            size = sum(map(len, parts))
+            log.info("hall %s: snapshot at seq %d (%d bytes)", self.hall_id, writer.seq, size)
         except Exception:
             log.exception("hall %s: snapshot failed (the log is intact)", self.hall_id)
         finally:
+            self._snapshot = None
             self._snapshot_task = None
 
     async def aclose(self) -> None:
@@ -235,20 +277,26 @@ def config_digest(text: str) -> str:
 
 
 async def load_state(config: HallConfig, store: EventStore) -> HallState:
-    """Fold a hall's log, from its newest snapshot on, into state.
+    """Fold a hall's log, from its newest snapshot on, into state."""
+    hall_id = config.hall.id
+    snapshot = await store.load_snapshot(hall_id)
+    if snapshot is not None:
+        state = HallState.from_snapshot(config, decode_snapshot(snapshot.payload))
+        after = snapshot.seq
+    else:
+        state = HallState(config)
+        after = 0
+    await fold_log(state, store, hall_id, after)
+    return state
+
+
+async def fold_log(state: HallState, store: EventStore, hall_id: str, after: int) -> None:
+    """Fold the hall's records after ``after`` into ``state``.
 
     The cyclic garbage collector is paused while folding: a replay allocates millions of
     short-lived objects and no cycles, and the collector's passes over the growing state would
     otherwise cost more than the fold itself.
     """
-    hall_id = config.hall.id
-    snapshot = await store.load_snapshot(hall_id)
-    if snapshot is not None:
-        state = HallState.from_snapshot(config, SNAPSHOT_DECODER.decode(snapshot.payload))
-        after = snapshot.seq
-    else:
-        state = HallState(config)
-        after = 0
     decode = ev.RECORD_DECODER.decode
     handlers = state.handlers
     collecting = gc.isenabled()
@@ -266,7 +314,6 @@ async def load_state(config: HallConfig, store: EventStore) -> HallState:
     finally:
         if collecting:
             gc.enable()
-    return state
 
 
 async def read_configuration(store: EventStore, hall_id: str) -> str | None:

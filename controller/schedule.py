@@ -1,7 +1,9 @@
 """When time-driven commands are due: the daily close, and the periodic tick.
 
-Pure: given the hall's settings, the last close recorded in the log and ``now``, say whether
-a close is due. A daemon that was down at closing time closes the day as soon as it is back.
+Pure: given the hall's settings, the last business day closed (recorded in the log) and
+``now``, say whether a close is due and which day it closes. A daemon that was down at closing
+time closes the day as soon as it is back. Days are the hall's local calendar dates of their
+closing instants, so a duplicated close names a day already closed and can be refused.
 """
 
 from __future__ import annotations
@@ -27,8 +29,25 @@ def latest_closing_ms(hall: HallSettings, now_ms: int) -> int:
     return int(closing.timestamp() * 1000)
 
 
-def close_due(hall: HallSettings, last_closed_ms: int, now_ms: int, opened_ms: int) -> bool:
-    """A close is due when a closing instant passed since the last close (or since the log
-    began, for a hall that never closed)."""
+def local_day(hall: HallSettings, at_ms: int) -> str:
+    """The hall's local calendar date at ``at_ms`` (ISO)."""
+    return datetime.fromtimestamp(at_ms / 1000, ZoneInfo(hall.timezone)).date().isoformat()
+
+
+def due_day(hall: HallSettings, last_closed_day: str, now_ms: int, opened_ms: int) -> str | None:
+    """The business day whose close is due at ``now_ms``, or None.
+
+    Due: the latest closing instant passed after the log began and its day is not closed yet.
+    Days missed while the daemon was down are settled by one close, of the latest day.
+    """
     latest = latest_closing_ms(hall, now_ms)
-    return latest > max(last_closed_ms, opened_ms)
+    if latest <= opened_ms:
+        return None
+    day = local_day(hall, latest)
+    return day if day > last_closed_day else None
+
+
+def close_due(hall: HallSettings, last_closed_day: str, now_ms: int, opened_ms: int) -> bool:
+    """A close is due when a closing instant passed since the last closed day (or since the
+    log began, for a hall that never closed)."""
+    return due_day(hall, last_closed_day, now_ms, opened_ms) is not None

@@ -36,6 +36,7 @@ from controller.lifecycle import (
     WindowState,
 )
 from controller.queues import QueueIndex
+from controller.schedule import latest_closing_ms, local_day
 
 WORKING_WINDOW = frozenset({WindowState.IDLE, WindowState.CALLING, WindowState.SERVING})
 
@@ -103,6 +104,7 @@ class Case(msgspec.Struct, kw_only=True):
     opened_at: int
     contact_due: int
     rectify_due: int
+    number: str = ""  # the ticket's number, kept here: the ticket itself may be archived
     state: CaseState = CaseState.AWAITING_CONTACT
     contacted_at: int | None = None
     reached: bool | None = None
@@ -178,6 +180,8 @@ class Snapshot(msgspec.Struct, kw_only=True):
     opened_ms: int = 0
     cases: list[Case] = msgspec.field(default_factory=list)
     next_case_id: int = 1
+    last_closed_day: str = ""
+    ticket_days: list[str] = msgspec.field(default_factory=list)
 
 
 class HallState:
@@ -212,8 +216,12 @@ class HallState:
         self.clock_ms = 0  # time of the last event applied
         self.seq = 0  # log position of the last record applied
         self.config_digest = ""
-        self.last_day_closed_ms = 0
+        self.last_day_closed_ms = 0  # when the last close happened
+        self.last_closed_day = ""  # which business day it closed (ISO date)
         self.opened_ms = 0  # when the log began (its first configuration)
+        self.ticket_days: set[str] = set()  # business days with tickets (archived ones too)
+        # Told of each ticket the daily close archives (a history fold collects a day's).
+        self.on_archive: Callable[[Ticket], None] | None = None
         self.cases: dict[int, Case] = {}
         self.open_cases: dict[int, Case] = {}
         self.next_case_id = 1
@@ -221,6 +229,7 @@ class HallState:
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
+        self.follow_up_ms = config.evaluation.follow_up_days * 86_400_000
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.TicketIssued: self._issued,
             ev.AppointmentRegistered: self._appointment,
@@ -317,6 +326,7 @@ class HallState:
         )
         self.tickets[e.ticket] = ticket
         self.open_numbers[e.number] = e.ticket
+        self.ticket_days.add(e.day)
         counter = self.counters.get(e.service)
         if counter is not None and counter.day == e.day:
             counter.next_seq = e.seq + 1
@@ -514,6 +524,7 @@ class HallState:
             contact_due=e.contact_due,
             rectify_due=e.rectify_due,
             deadlines_estimated=e.deadlines_estimated,
+            number=self.tickets[e.ticket].number,
         )
         self.cases[e.case] = self.open_cases[e.case] = case
         self.next_case_id = e.case + 1
@@ -579,11 +590,58 @@ class HallState:
             pending.popleft()
 
     def _day_closed(self, e: ev.DayClosed) -> None:
-        self.counters.clear()
+        # Numbering is not reset here: it restarts with each service's business day
+        # (``daily_reset``), so a ticket taken after the close never repeats a number of the day.
         self.appointments_used.clear()
         for code in [c for c, (_, _, end) in self.appointments.items() if end < e.at]:
             del self.appointments[code]  # a booking whose slot passed unused is void
         self.last_day_closed_ms = e.at
+        self.last_closed_day = e.day or closed_day_of(self.config, e.at)
+        self._archive(e.at)
+
+    def _archive(self, at: int) -> None:
+        """Finished tickets leave the live state at the close (the log keeps them), so it
+        stays as large as a few days' traffic however long the hall runs.
+
+        Kept while still referenced: an evaluation still awaited, a 追评 still possible
+        (``follow_up_days`` after the finish), an open 差评 case's ticket, a window's last finished
+        service (its pad's invitation). Open tickets (waiting, called, serving, suspended,
+        carried over) are never archived. The queue heaps are rebuilt to drop dead entries.
+        """
+        keep = {c.ticket for c in self.open_cases.values()}
+        keep.update(w.last_finished for w in self.windows.values() if w.last_finished is not None)
+        horizon = at - self.follow_up_ms
+        tickets = self.tickets
+        archived = [
+            t.id
+            for t in tickets.values()
+            if t.closed_at is not None
+            and t.evaluation is not EvaluationState.AWAITING
+            and not (
+                t.follow_up is FollowUpState.AVAILABLE
+                and t.done_at is not None
+                and t.done_at >= horizon
+            )
+            and t.id not in keep
+        ]
+        hook = self.on_archive
+        for ticket_id in archived:
+            if hook is not None:
+                hook(tickets[ticket_id])
+            del tickets[ticket_id]
+        self.pending_evaluations = deque(
+            (d, t)
+            for d, t in self.pending_evaluations
+            if tickets[t].evaluation is EvaluationState.AWAITING
+        )
+        self.queues = QueueIndex()
+        for ticket in sorted(tickets.values(), key=lambda t: t.id):
+            if ticket.state is TicketState.WAITING:
+                self.queues.enqueue(ticket)
+
+    def is_archived(self, ticket_id: int) -> bool:
+        """A ticket that existed and left the live state at a daily close (final, unreferenced)."""
+        return 0 < ticket_id < self.next_ticket_id and ticket_id not in self.tickets
 
     def _appointment(self, e: ev.AppointmentRegistered) -> None:
         self.appointments[e.appointment_id] = (e.service, e.slot_start_ms, e.slot_end_ms)
@@ -602,10 +660,11 @@ class HallState:
 
     # -- snapshots -------------------------------------------------------------------------
 
-    def to_snapshot(self) -> Snapshot:
+    def to_snapshot(self, tickets: list[Ticket] | None = None) -> Snapshot:
+        """The state as a snapshot (``tickets``: instead of the live tickets, e.g. none)."""
         return Snapshot(
             seq=self.seq,
-            tickets=list(self.tickets.values()),
+            tickets=list(self.tickets.values()) if tickets is None else tickets,
             windows=list(self.windows.values()),
             counters=dict(self.counters),
             appointments_used=sorted(self.appointments_used),
@@ -619,6 +678,8 @@ class HallState:
             opened_ms=self.opened_ms,
             cases=list(self.cases.values()),
             next_case_id=self.next_case_id,
+            last_closed_day=self.last_closed_day,
+            ticket_days=sorted(self.ticket_days),
         )
 
     @classmethod
@@ -630,8 +691,12 @@ class HallState:
         state.totals = snap.totals
         state.config_digest = snap.config_digest
         state.last_day_closed_ms = snap.last_day_closed_ms
+        state.last_closed_day = snap.last_closed_day or (
+            closed_day_of(config, snap.last_day_closed_ms) if snap.last_day_closed_ms else ""
+        )
         state.opened_ms = snap.opened_ms
         state.counters = dict(snap.counters)
+        state.ticket_days = set(snap.ticket_days) | {t.day for t in snap.tickets}
         state.appointments_used = set(snap.appointments_used)
         state.appointments = {k: (s, a, b) for k, (s, a, b) in snap.appointments.items()}
         state.pending_evaluations = deque((d, t) for d, t in snap.pending_evaluations)
@@ -666,6 +731,12 @@ class HallState:
         tickets = [msgspec.structs.replace(t, queue_gen=0) for t in snap.tickets]
         snap = msgspec.structs.replace(snap, seq=0, tickets=sorted(tickets, key=lambda t: t.id))
         return msgspec.msgpack.encode(snap)
+
+
+def closed_day_of(config: HallConfig, closed_at: int) -> str:
+    """The business day a close at ``closed_at`` settled, for logs written before
+    ``DayClosed`` named it (they only closed at or after the closing time)."""
+    return local_day(config.hall, latest_closing_ms(config.hall, closed_at))
 
 
 SNAPSHOT_DECODER = msgspec.msgpack.Decoder(Snapshot)

@@ -1,5 +1,6 @@
 """Figures of one business day: arrivals and waits by hour, satisfaction and coverage by window,
-staff and service. Pure functions of the hall's tickets (definitions in the domain reference:
+staff and service. Pure functions of a day's tickets (the live state's while the day is open,
+the log's once it closed: controller/history.py), definitions in the domain reference:
 waiting = called − issued; coverage = rated / finished; satisfaction = (非常满意 + 满意 +
 基本满意) / rated)."""
 
@@ -11,8 +12,10 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from controller.history import day_tickets
 from controller.lifecycle import EvaluationState
 from controller.state import HallState, Ticket
+from controller.store.base import EventStore
 
 
 class HourFigure(msgspec.Struct, frozen=True):
@@ -44,7 +47,8 @@ class Figures(msgspec.Struct, frozen=True):
 
 
 def days_of(state: HallState) -> list[str]:
-    return sorted({t.day for t in state.tickets.values()})
+    """Every business day with tickets, archived days included."""
+    return sorted(state.ticket_days)
 
 
 def _group(
@@ -82,14 +86,27 @@ def _figure(key: str, label: str, tickets: list[Ticket]) -> GroupFigure:
     )
 
 
-def day_figures(state: HallState, day: str | None = None) -> Figures:
-    """Figures for ``day`` (ISO date; default: the newest day with tickets)."""
+async def figures_of(state: HallState, store: EventStore, day: str | None = None) -> Figures:
+    """Figures for ``day`` (default: the newest day with tickets), a closed day's from the log."""
+    if day is None:
+        day = max(state.ticket_days, default=None)
+    if day is None:
+        return day_figures(state, None, [])
+    return day_figures(state, day, await day_tickets(state.config, state, store, day))
+
+
+def day_figures(
+    state: HallState, day: str | None = None, day_tickets: Iterable[Ticket] | None = None
+) -> Figures:
+    """Figures for ``day`` (ISO date; default: the newest day with tickets) from its tickets
+    (default: those the live state holds)."""
     config = state.config
     days = days_of(state)
     if day is None and days:
         day = days[-1]
     tz = ZoneInfo(config.hall.timezone)
-    tickets = [t for t in state.tickets.values() if t.day == day]
+    source = state.tickets.values() if day_tickets is None else day_tickets
+    tickets = [t for t in source if t.day == day]
     arrivals = [0] * 24
     waits: list[list[int]] = [[] for _ in range(24)]
     for ticket in tickets:

@@ -12,8 +12,9 @@ from aiohttp import web
 
 from controller.commands import RatingLevel
 from controller.console.alerts import Alert, AlertKind, DeviceFacts, OverdueCase, hall_alerts
-from controller.console.stats import day_figures, figures_rows
+from controller.console.stats import figures_of, figures_rows
 from controller.console.svg import bar_chart
+from controller.history import day_tickets
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, ConsoleContext
@@ -169,7 +170,7 @@ def case_view(state: HallState, case: Case, now: int) -> CaseView:
     return CaseView(
         id=case.id,
         ticket=case.ticket,
-        number=ticket.number if ticket is not None else "",
+        number=case.number or (ticket.number if ticket is not None else ""),
         window=case.window,
         staff=case.staff,
         staff_name=staff.get(case.staff),
@@ -277,7 +278,10 @@ async def get_ratings(request: web.Request) -> web.Response:
         return error(400, "bad_request", "level must be a rating level and window a number")
     bad_only = q.get("bad") in ("1", "true")
     rows = []
-    for t in runtime.state.tickets.values():
+    day = q.get("day")
+    state = runtime.state
+    source = await day_tickets(config, state, runtime.store, day) if day else state.tickets.values()
+    for t in source:
         if t.evaluation is not EvaluationState.RATED or t.rating is None:
             continue
         if (level and t.rating is not level) or (window is not None and t.window != window):
@@ -393,7 +397,9 @@ async def get_figures(request: web.Request) -> web.Response:
     runtime = runtime_of(request)
     if isinstance(runtime, web.Response):
         return runtime
-    return json_response(day_figures(runtime.state, request.query.get("day") or None))
+    return json_response(
+        await figures_of(runtime.state, runtime.store, request.query.get("day") or None)
+    )
 
 
 _CHARTS: Final[dict[str, tuple[str, str]]] = {
@@ -413,7 +419,7 @@ async def get_chart(request: web.Request) -> web.Response:
     name = request.match_info["chart"]
     if name not in _CHARTS:
         return error(404, "unknown_chart", f"charts: {', '.join(_CHARTS)}")
-    figures = day_figures(runtime.state, request.query.get("day") or None)
+    figures = await figures_of(runtime.state, runtime.store, request.query.get("day") or None)
     title, unit = _CHARTS[name]
     title = f"{title} · {figures.day or '-'}"
     labels: list[str]
@@ -442,7 +448,7 @@ async def get_figures_table(request: web.Request) -> web.Response:
     runtime = runtime_of(request)
     if isinstance(runtime, web.Response):
         return runtime
-    figures = day_figures(runtime.state, request.query.get("day") or None)
+    figures = await figures_of(runtime.state, runtime.store, request.query.get("day") or None)
     rows = figures_rows(figures)
     name = f"{runtime.hall_id}-{figures.day or 'empty'}"
     if request.match_info["fmt"] == "csv":

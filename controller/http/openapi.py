@@ -268,7 +268,8 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
         "/api/v1/halls/{hall}/ratings": {
             "parameters": [hall_param],
             "get": _op(
-                "Ratings, newest first",
+                "Ratings, newest first: of tickets the live hall holds (about the last "
+                "follow_up_days days), or of one day (day=, a closed day read from the log)",
                 "Ratings",
                 params=[
                     _query(

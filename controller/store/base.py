@@ -35,10 +35,19 @@ class StoredRecord(msgspec.Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The fold of a hall's log up to and including ``seq``, encoded by the caller."""
+    """The fold of a hall's log up to and including ``seq``, encoded by the caller.
+
+    A large snapshot may come as ``parts`` (the payload is their concatenation), so it is never
+    copied into one buffer on the event loop; a store may write it part by part, letting appends
+    through in between. ``load_snapshot`` always returns it whole, in ``payload``."""
 
     seq: int
-    payload: bytes
+    payload: bytes = b""
+    parts: tuple[bytes, ...] = ()
+
+    def pieces(self) -> tuple[bytes, ...]:
+        """The payload as one or more pieces, in order."""
+        return self.parts or (self.payload,)
 
 
 class StoreFault(enum.Enum):

@@ -111,8 +111,11 @@ class MemoryStore:
 
     async def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` unless the hall already has a newer one (newest seq wins)."""
-        check_append(hall_id, (snapshot.payload,))
+        pieces = snapshot.pieces()
+        check_append(hall_id, pieces)
         self._check_open()
+        if snapshot.parts:
+            snapshot = Snapshot(seq=snapshot.seq, payload=b"".join(pieces))
         last = len(self._records.get(hall_id, ()))
         if not 0 <= snapshot.seq <= last:
             raise ValueError(

@@ -60,6 +60,18 @@ _SCHEMA: Final = (
     )""",
 )
 
+_PARTS_TABLE: Final = """CREATE TABLE IF NOT EXISTS snapshot_parts (
+    hall TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (hall, seq, part)
+) WITHOUT ROWID"""
+SNAPSHOT_PART_BYTES: Final = 1 << 17
+"""A large snapshot is written in parts of this size, one transaction each, so appends queued
+behind it wait for one part (about a millisecond), not for the whole snapshot (a second); the
+writer pauses as long as each part took (benchmarks/bench_snapshot_stall.py)."""
+
 _KV_TABLE: Final = """CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL
@@ -208,9 +220,32 @@ class SqliteStore:
         return await self._call(self._last_seq_sync, hall_id)
 
     async def save_snapshot(self, hall_id: str, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` unless the hall already has a newer one (newest seq wins)."""
-        check_append(hall_id, (snapshot.payload,))
-        await self._call(self._save_snapshot_sync, hall_id, snapshot)
+        """Keep ``snapshot`` unless the hall already has a newer one (newest seq wins).
+
+        A snapshot larger than ``SNAPSHOT_PART_BYTES`` is written in parts, each its own short
+        transaction in the store's thread, then made current by one small transaction (its
+        ``snapshots`` row with an empty payload); appends run between the parts. A crash
+        midway leaves the previous snapshot current and the written parts unused (removed by
+        the next save)."""
+        pieces = snapshot.pieces()
+        check_append(hall_id, pieces)
+        if sum(map(len, pieces)) <= SNAPSHOT_PART_BYTES:
+            whole = Snapshot(seq=snapshot.seq, payload=b"".join(pieces))
+            await self._call(self._save_snapshot_sync, hall_id, whole)
+            return
+        if not await self._call(self._start_parts_sync, hall_id, snapshot.seq):
+            return
+        part = 0
+        for piece in pieces:
+            view = memoryview(piece)
+            for start in range(0, len(piece), SNAPSHOT_PART_BYTES):
+                chunk = bytes(view[start : start + SNAPSHOT_PART_BYTES])
+                began = time.perf_counter()
+                await self._call(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
+                part += 1
+                # At most half the store's time: appends arriving now go before the next part.
+                await asyncio.sleep(time.perf_counter() - began)
+        await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
 
     async def load_snapshot(self, hall_id: str) -> Snapshot | None:
         """The hall's newest snapshot, if any."""
@@ -319,13 +354,55 @@ class SqliteStore:
         rows = self._conn.execute(_READ_CHUNK, (hall_id, after_seq, self._read_chunk)).fetchall()
         return [StoredRecord(seq, payload) for seq, payload in rows]
 
-    def _save_snapshot_sync(self, hall_id: str, snapshot: Snapshot) -> None:
+    def _check_snapshot_seq_sync(self, hall_id: str, seq: int) -> None:
         last = self._last_seqs.get(hall_id, 0)
-        if not 0 <= snapshot.seq <= last:
+        if not 0 <= seq <= last:
             raise ValueError(
-                f"snapshot seq {snapshot.seq} of hall {hall_id!r} is outside its log (0..{last})"
+                f"snapshot seq {seq} of hall {hall_id!r} is outside its log (0..{last})"
             )
-        self._conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
+
+    def _start_parts_sync(self, hall_id: str, seq: int) -> bool:
+        """Whether a parted snapshot at ``seq`` is wanted (none as new is current); clears
+        parts a crash left at that seq."""
+        self._check_snapshot_seq_sync(hall_id, seq)
+        row = self._conn.execute("SELECT seq FROM snapshots WHERE hall = ?", (hall_id,)).fetchone()
+        if row is not None and row[0] >= seq:
+            return False
+        self._conn.execute("DELETE FROM snapshot_parts WHERE hall = ? AND seq = ?", (hall_id, seq))
+        return True
+
+    def _save_part_sync(self, hall_id: str, seq: int, part: int, payload: bytes) -> None:
+        """One part, committed without its own fsync (``synchronous = NORMAL``: checkpoints
+        still sync): the snapshot's final row commits with ``FULL``, and that fsync of the WAL
+        makes every part before it durable too. Appends always commit with ``FULL``."""
+        conn = self._conn
+        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute(
+                "INSERT OR REPLACE INTO snapshot_parts (hall, seq, part, payload) "
+                "VALUES (?, ?, ?, ?)",
+                (hall_id, seq, part, payload),
+            )
+        finally:
+            conn.execute("PRAGMA synchronous = FULL")
+
+    def _save_snapshot_sync(self, hall_id: str, snapshot: Snapshot) -> None:
+        """The ``snapshots`` row (empty payload: the snapshot is in ``snapshot_parts``), then
+        the parts no current snapshot uses are dropped."""
+        self._check_snapshot_seq_sync(hall_id, snapshot.seq)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
+            conn.execute(
+                "DELETE FROM snapshot_parts WHERE hall = ? AND seq IS NOT "
+                "(SELECT seq FROM snapshots WHERE hall = ? AND payload = x'')",
+                (hall_id, hall_id),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
 
     def _get_value_sync(self, key: str) -> bytes | None:
         row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
@@ -338,7 +415,18 @@ class SqliteStore:
         row = self._conn.execute(
             "SELECT seq, payload FROM snapshots WHERE hall = ?", (hall_id,)
         ).fetchone()
-        return None if row is None else Snapshot(seq=row[0], payload=row[1])
+        if row is None:
+            return None
+        seq, payload = row
+        if payload:
+            return Snapshot(seq=seq, payload=payload)
+        parts = self._conn.execute(
+            "SELECT payload FROM snapshot_parts WHERE hall = ? AND seq = ? ORDER BY part",
+            (hall_id, seq),
+        ).fetchall()
+        if not parts:
+            return None  # a cache lost: the log is replayed from its start
+        return Snapshot(seq=seq, payload=b"".join(p[0] for p in parts))
 
 
 def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
@@ -355,7 +443,7 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
             raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         _check_or_create_schema(conn, path)
-        for statement in (_KV_TABLE, _CLAIMS_TABLE, _CLAIMS_BY_AGE):
+        for statement in (_KV_TABLE, _CLAIMS_TABLE, _CLAIMS_BY_AGE, _PARTS_TABLE):
             conn.execute(statement)  # added after version 1 shipped; older files gain them here
         if is_new:
             _fsync_directory(path.parent)

@@ -27,7 +27,8 @@ from controller.config.model import HallConfig
 from controller.http.api import add_api_routes
 from controller.lifecycle import Rejected
 from controller.ownership import acquire_log_lock
-from controller.runtime import HallRuntime, HallUnavailable
+from controller.ports import HallUnavailable
+from controller.runtime import HallRuntime
 from controller.schedule import close_due
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore

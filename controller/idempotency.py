@@ -27,7 +27,7 @@ import msgspec
 
 from controller import commands as cmd
 from controller import events as ev
-from controller.runtime import HallRuntime, HallUnavailable
+from controller.runtime import HallRuntime, unavailable
 from controller.store.base import EventStore, KeyClaim, StoreError, fault_of
 
 HEADER: Final = "Idempotency-Key"
@@ -112,7 +112,7 @@ class IdempotentCommands:
                     events = await record_events(runtime.store, runtime.hall_id, found.seq)
                     return Answer(found.seq, events, replayed=True)
             except StoreError as exc:
-                raise HallUnavailable(f"hall {runtime.hall_id}: {exc}", fault_of(exc)) from exc
+                raise unavailable(f"hall {runtime.hall_id}: {exc}", fault_of(exc)) from exc
             claim = KeyClaim(runtime.hall_id, principal, key, print_, runtime.now())
             receipt = await runtime.submit(command, claim=claim)
             return Answer(receipt.seq, receipt.events, replayed=False)

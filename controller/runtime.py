@@ -25,7 +25,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from controller import commands as cmd
@@ -33,6 +32,7 @@ from controller import events as ev
 from controller.config.model import HallConfig
 from controller.engine import HallEngine
 from controller.lifecycle import Rejected
+from controller.ports import HallUnavailable, Receipt
 from controller.snapshots import SnapshotWriter, decode_snapshot
 from controller.state import HallState
 from controller.store.base import EventStore, KeyClaim, StoreFault, fault_of
@@ -51,25 +51,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """What an accepted command caused, and where it sits in the log (0: nothing logged)."""
-
-    events: list[ev.AnyEvent]
-    seq: int
-
-
-class HallUnavailable(Exception):
-    """The hall stopped accepting commands (its log could not be written)."""
-
-    def __init__(self, message: str, fault: StoreFault = StoreFault.OTHER) -> None:
-        super().__init__(message)
-        self.fault = fault
-
-    @property
-    def text(self) -> str:
-        """What the hall's staff read (the console, the API's ``message``)."""
-        return f"大厅暂停受理：事件日志无法写入（{self.fault.label}），恢复后自动继续"
+def unavailable(message: str, fault: StoreFault) -> HallUnavailable:
+    """The refusal of a hall whose log cannot be written, in the words of its staff."""
+    text = f"大厅暂停受理：事件日志无法写入（{fault.label}），恢复后自动继续"
+    return HallUnavailable(message, text, fault.value)
 
 
 class HallRuntime:
@@ -157,9 +142,8 @@ class HallRuntime:
         ``HallUnavailable``. ``claim``: an idempotency key, recorded in the same transaction
         as the command's record (alone when the command logs nothing)."""
         if self._failed is not None:
-            raise HallUnavailable(
-                f"hall {self.hall_id} stopped: {self._failed}", fault_of(self._failed)
-            )
+            stopped = f"hall {self.hall_id} stopped: {self._failed}"
+            raise unavailable(stopped, fault_of(self._failed))
         try:
             events = self.engine.decide(command, self.now())
         except Rejected:
@@ -183,7 +167,7 @@ class HallRuntime:
                 self._failed = exc
                 log.error("hall %s: log write failed, refusing commands: %s", self.hall_id, exc)
             self._durable.set()
-            raise HallUnavailable(f"hall {self.hall_id}: log write failed", fault_of(exc)) from exc
+            raise unavailable(f"hall {self.hall_id}: log write failed", fault_of(exc)) from exc
 
     async def rebuild(self) -> None:
         """Fold the hall again from its log (after a failed write memory may be ahead of it).

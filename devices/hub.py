@@ -40,11 +40,10 @@ from zoneinfo import ZoneInfo
 from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
-from controller.engine import HallEngine
 from controller.lifecycle import Rejected, RejectReason, TicketState
+from controller.ports import HallPort, HallUnavailable
 from controller.queries import estimated_wait_minutes
-from controller.runtime import HallUnavailable, Receipt
-from controller.state import HallState, Ticket
+from controller.state import Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
 from devices.operations import KeypadOperation, Op, window_command
@@ -95,22 +94,6 @@ class Refused(Exception):
         super().__init__(f"{code}: {text}")
         self.code = code
         self.text = text
-
-
-class HallPort(Protocol):
-    """What the hub needs of a hall (``controller.runtime.HallRuntime`` is one)."""
-
-    hall_id: str
-    engine: HallEngine
-
-    @property
-    def state(self) -> HallState: ...
-
-    def now(self) -> int: ...
-
-    async def submit(self, command: cmd.AnyCommand) -> Receipt: ...
-
-    def subscribe(self, subscriber: Callable[[list[ev.AnyEvent], int], None]) -> None: ...
 
 
 class DeviceLink(Protocol):

@@ -38,10 +38,9 @@ from controller import commands as cmd
 from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.lifecycle import Rejected
+from controller.ports import HallPort, HallUnavailable
 from controller.queries import estimated_wait_minutes
-from controller.runtime import HallUnavailable
 from devices.availability import Availability
-from devices.hub import HallPort
 from devices.operations import KeypadOperation, Op, window_command
 from devices.serial.adapter import (
     Availability as BusAvailability,

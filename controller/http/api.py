@@ -25,8 +25,9 @@ from controller.http.replies import ErrorReply as ErrorReply
 from controller.http.replies import error as error
 from controller.http.replies import json_response as json_response
 from controller.lifecycle import Rejected
+from controller.ports import HallUnavailable
 from controller.queries import hall_view
-from controller.runtime import HallRuntime, HallUnavailable
+from controller.runtime import HallRuntime
 from controller.store_supervisor import StoreHealth
 
 MAX_BODY_BYTES: Final = 64 * 1024

@@ -35,7 +35,7 @@ from controller.haochaping.stats import StatsFolder
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
 from controller.lifecycle import FollowUpState, Rejected, RejectReason
-from controller.runtime import HallUnavailable
+from controller.ports import HallUnavailable
 from controller.state import Case
 
 SERVICE: Final = web.AppKey("haochaping", Haochaping)

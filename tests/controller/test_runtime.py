@@ -12,7 +12,8 @@ from controller import commands as c
 from controller import events as ev
 from controller.config.model import StoreSettings
 from controller.lifecycle import Rejected
-from controller.runtime import HallRuntime, HallUnavailable, load_state, read_configuration
+from controller.ports import HallUnavailable
+from controller.runtime import HallRuntime, load_state, read_configuration
 from controller.store.group_commit import GroupCommitter
 from controller.store.memory import MemoryStore
 from controller.store.sqlite import SqliteStore

@@ -13,7 +13,8 @@ import pytest
 
 from controller import commands as c
 from controller import events as ev
-from controller.runtime import HallRuntime, HallUnavailable
+from controller.ports import HallUnavailable
+from controller.runtime import HallRuntime
 from controller.store.base import StoreFault
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
@@ -56,7 +57,7 @@ async def test_a_full_log_stops_every_hall_then_they_resume_rebuilt_from_the_log
                     lost.append(exc)
                     break
             assert lost and isinstance(lost[0], HallUnavailable)
-            assert lost[0].fault is StoreFault.DISK_FULL
+            assert lost[0].fault == StoreFault.DISK_FULL.value
             assert "磁盘已满" in lost[0].text
             # The outage is recorded; recovery (reopen drops the cap) follows by itself.
             assert health.outages == 1
@@ -99,7 +100,7 @@ async def test_commands_during_an_outage_are_refused_at_once_with_the_fault(
             seq = runtime.state.seq
             with pytest.raises(HallUnavailable) as refused:
                 await runtime.submit(c.IssueTicket(service="A"))
-            assert refused.value.fault is StoreFault.READ_ONLY
+            assert refused.value.fault == StoreFault.READ_ONLY.value
             assert runtime.state.seq == seq and not runtime.state.tickets  # nothing changed
     finally:
         await store.close()

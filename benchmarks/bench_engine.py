@@ -23,13 +23,13 @@ from pathlib import Path
 
 import uvloop
 
-from controller import commands as c
 from controller.config.loader import load_config
 from controller.config.model import HallConfig
-from controller.engine import HallEngine
-from controller.events import encode_record
-from controller.lifecycle import Rejected
-from controller.runtime import HallRuntime, load_state
+from controller.core import commands as c
+from controller.core.engine import HallEngine
+from controller.core.events import encode_record
+from controller.core.lifecycle import Rejected
+from controller.daemon.runtime import HallRuntime, load_state
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from controller import commands as c
-from controller import events as ev
 from controller.config.loader import parse_config
-from controller.engine import HallEngine
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.core.engine import HallEngine
 from controller.haochaping.adapters import JsonV1Adapter
 from controller.haochaping.outbox import Outbox, aiohttp_sender
 from controller.haochaping.records import read_log

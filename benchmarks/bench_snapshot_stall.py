@@ -23,7 +23,6 @@ from pathlib import Path
 
 import uvloop
 
-from controller import commands as c
 from controller.config.model import (
     HallConfig,
     HallSettings,
@@ -33,11 +32,12 @@ from controller.config.model import (
     Window,
     WindowService,
 )
-from controller.engine import HallEngine
-from controller.events import encode_record
-from controller.lifecycle import Rejected
-from controller.runtime import HallRuntime
-from controller.state import SNAPSHOT_ENCODER
+from controller.core import commands as c
+from controller.core.engine import HallEngine
+from controller.core.events import encode_record
+from controller.core.lifecycle import Rejected
+from controller.core.state import SNAPSHOT_ENCODER
+from controller.daemon.runtime import HallRuntime
 from controller.store.base import Snapshot
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore

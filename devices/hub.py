@@ -37,13 +37,13 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from controller import commands as cmd
-from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
-from controller.lifecycle import Rejected, RejectReason, TicketState
-from controller.ports import HallPort, HallUnavailable
-from controller.queries import estimated_wait_minutes
-from controller.state import Ticket
+from controller.core import commands as cmd
+from controller.core import events as ev
+from controller.core.lifecycle import Rejected, RejectReason, TicketState
+from controller.core.ports import HallPort, HallUnavailable
+from controller.core.queries import estimated_wait_minutes
+from controller.core.state import Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
 from devices.operations import KeypadOperation, Op, window_command

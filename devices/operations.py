@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from controller import commands as cmd
-from controller.lifecycle import Rejected, RejectReason, WindowState
-from controller.state import HallState
+from controller.core import commands as cmd
+from controller.core.lifecycle import Rejected, RejectReason, WindowState
+from controller.core.state import HallState
 
 
 class Op(enum.Enum):

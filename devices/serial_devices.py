@@ -34,12 +34,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller import commands as cmd
-from controller import events as ev
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
-from controller.lifecycle import Rejected
-from controller.ports import HallPort, HallUnavailable
-from controller.queries import estimated_wait_minutes
+from controller.core import commands as cmd
+from controller.core import events as ev
+from controller.core.lifecycle import Rejected
+from controller.core.ports import HallPort, HallUnavailable
+from controller.core.queries import estimated_wait_minutes
 from devices.availability import Availability
 from devices.operations import KeypadOperation, Op, window_command
 from devices.serial.adapter import (

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from controller import events as ev
 from controller.config.model import Device, HallConfig
-from controller.lifecycle import EvaluationState, WindowState
-from controller.state import HallState, WindowRuntime
+from controller.core import events as ev
+from controller.core.lifecycle import EvaluationState, WindowState
+from controller.core.state import HallState, WindowRuntime
 from firmware_protocols import mqtt_v1 as proto
 
 THANKS_SECONDS = 5

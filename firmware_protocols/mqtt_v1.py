@@ -202,7 +202,7 @@ class DisplayMode(enum.Enum):
 
 
 class WindowState(enum.Enum):
-    """Values match ``controller.lifecycle.WindowState`` plus ``suspended`` for keypads."""
+    """Values match ``controller.core.lifecycle.WindowState`` plus ``suspended`` for keypads."""
 
     LOGGED_OUT = "logged_out"
     IDLE = "idle"

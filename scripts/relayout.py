@@ -79,9 +79,18 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("tests/controller/test_days_stateful.py", "tests/controller/core/test_days_stateful.py"),
     ("tests/controller/test_soak_days.py", "tests/controller/daemon/test_soak_days.py"),
     ("tests/controller/test_snapshots.py", "tests/controller/daemon/test_snapshots.py"),
-    ("tests/controller/test_store_supervisor.py", "tests/controller/daemon/test_store_supervisor.py"),
-    ("tests/controller/test_disk_full_daemon.py", "tests/controller/daemon/test_disk_full_daemon.py"),
-    ("tests/controller/test_idempotency_crash.py", "tests/controller/daemon/test_idempotency_crash.py"),
+    (
+        "tests/controller/test_store_supervisor.py",
+        "tests/controller/daemon/test_store_supervisor.py",
+    ),
+    (
+        "tests/controller/test_disk_full_daemon.py",
+        "tests/controller/daemon/test_disk_full_daemon.py",
+    ),
+    (
+        "tests/controller/test_idempotency_crash.py",
+        "tests/controller/daemon/test_idempotency_crash.py",
+    ),
     ("tests/controller/kill_after_commit.py", "tests/controller/daemon/kill_after_commit.py"),
     ("tests/controller/test_idempotency.py", "tests/controller/http/test_idempotency.py"),
 )

@@ -1,7 +1,7 @@
 """``hallctl simulate``: run the simulator against a broker from the command line.
 
-Registered by ``controller.cli`` through ``register_simulate_command``; exit status 0 when the
-checker found no violation, 1 when it did, 2 for bad arguments or configuration.
+Registered by ``controller.cli.hallctl`` through ``register_simulate_command``; exit status 0 when
+the checker found no violation, 1 when it did, 2 for bad arguments or configuration.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def register_simulate_command(subparsers: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from controller.cli import run_async
+    from controller.cli.hallctl import run_async
     from controller.config.errors import ConfigError
     from controller.config.loader import load_config
     from simulator.run import SimReport, run_simulation

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from controller.haochaping.workdays import CalendarCoverage
-from controller.queries import HallView
+from controller.core.queries import HallView
+from controller.core.workdays import CalendarCoverage
 
 
 class AlertKind(enum.Enum):

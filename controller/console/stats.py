@@ -1,6 +1,6 @@
 """Figures of one business day: arrivals and waits by hour, satisfaction and coverage by window,
 staff and service. Pure functions of a day's tickets (the live state's while the day is open,
-the log's once it closed: controller/history.py), definitions in the domain reference:
+the log's once it closed: controller/console/history.py), definitions in the domain reference:
 waiting = called − issued; coverage = rated / finished; satisfaction = (非常满意 + 满意 +
 基本满意) / rated)."""
 
@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from controller.history import day_tickets
-from controller.lifecycle import EvaluationState
-from controller.state import HallState, Ticket
+from controller.console.history import day_tickets
+from controller.core.lifecycle import EvaluationState
+from controller.core.state import HallState, Ticket
 from controller.store.base import EventStore
 
 

@@ -1,6 +1,6 @@
-"""好差评: rating records to the national data elements, 差评 cases, statistics, reporting upward.
+"""好差评 services that do I/O, around the core's rating rules.
 
-The engine (``controller.engine``) decides ratings and case steps and records them in the hall's
-log; everything in this package either feeds it pure rules (``workdays``) or reads the log
-(``records``, ``stats``, ``export``, ``outbox``). See docs/haochaping.md.
+Rating records read from the log, statistics and exports, the keys, and the durable outbox
+with its platform adapters. The rules themselves (ratings, 差评 cases, working-day deadlines,
+case numbers) are the core's. See docs/haochaping.md.
 """

@@ -30,11 +30,11 @@ from typing import Final
 import aiohttp
 import msgspec
 
-from controller import events as ev
 from controller.config.model import HallConfig
+from controller.core import events as ev
+from controller.daemon.logs import Reminder
 from controller.haochaping.adapters.base import Adapter, Request, Verdict
 from controller.haochaping.records import AnyRecord, RatingRecord, RecordMaker, read_log
-from controller.logs import Reminder
 from controller.store.base import EventStore, StoreError
 
 log = logging.getLogger("hallctl.haochaping.outbox")

@@ -14,9 +14,9 @@ from typing import Final
 
 import msgspec
 
-from controller import events as ev
-from controller.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
 from controller.config.model import HallConfig
+from controller.core import events as ev
+from controller.core.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
 from controller.store.base import EventStore
 
 CASE_EVENTS: Final = (

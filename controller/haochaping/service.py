@@ -22,13 +22,13 @@ import aiohttp
 import msgspec
 
 from controller.config.model import HallConfig
-from controller.daemon import Daemon, Extension
+from controller.daemon.process import Daemon, Extension
+from controller.daemon.runtime import HallRuntime
 from controller.haochaping.adapters import ADAPTERS, EscalationWebhook
 from controller.haochaping.adapters.base import Adapter
 from controller.haochaping.followup import follow_up_link
 from controller.haochaping.keys import HaochapingKeys, load_or_create_keys, secrets_path
 from controller.haochaping.outbox import Outbox, OutboxStatus, Send, aiohttp_sender
-from controller.runtime import HallRuntime
 from controller.store.base import EventStore
 
 log = logging.getLogger("hallctl.haochaping")

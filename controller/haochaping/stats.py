@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from controller import events as ev
-from controller.commands import VerificationOutcome
 from controller.config.model import HallConfig
+from controller.core import events as ev
+from controller.core.commands import VerificationOutcome
 
 
 class Dimension(enum.Enum):

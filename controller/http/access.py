@@ -27,9 +27,9 @@ from aiohttp import web
 
 from controller.auth.directory import STORE_UNAVAILABLE, AccessError, Principal
 from controller.auth.model import Role
+from controller.daemon.logs import Reminder
 from controller.http.api import error
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, PRINCIPAL
-from controller.logs import Reminder
 
 log = logging.getLogger("hallctl.http")
 

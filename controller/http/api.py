@@ -5,7 +5,7 @@ Every state change goes through ``POST /api/v1/halls/{hall}/commands`` with a co
 Refusals are 409 with the engine's reason as ``code``; malformed bodies 400 (``bad_command``),
 oversized ones 413 (both read by ``controller.http.bodies``); an unknown hall 404; a hall
 whose log cannot be written 503. Nothing about a request that fails changes state.
-An ``Idempotency-Key`` header makes a retry safe (``controller.idempotency``). ``/healthz``
+An ``Idempotency-Key`` header makes a retry safe (``controller.http.idempotency``). ``/healthz``
 answers 503 with the reason while the log cannot be written.
 """
 
@@ -16,19 +16,19 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
-from controller import commands as cmd
-from controller import events as ev
-from controller import idempotency as idem
+from controller.core import commands as cmd
+from controller.core import events as ev
+from controller.core.lifecycle import Rejected
+from controller.core.ports import HallUnavailable
+from controller.core.queries import hall_view
+from controller.daemon.runtime import HallRuntime
+from controller.daemon.store_supervisor import StoreHealth
+from controller.http import idempotency as idem
 from controller.http.bodies import BadBody, decode, read_raw
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL, STORE_HEALTH
 from controller.http.replies import ErrorReply as ErrorReply
 from controller.http.replies import error as error
 from controller.http.replies import json_response as json_response
-from controller.lifecycle import Rejected
-from controller.ports import HallUnavailable
-from controller.queries import hall_view
-from controller.runtime import HallRuntime
-from controller.store_supervisor import StoreHealth
 
 MAX_BODY_BYTES: Final = 64 * 1024
 HALLS: Final = web.AppKey("halls", dict[str, HallRuntime])

@@ -22,13 +22,13 @@ from controller.http.access import Handler, access_middleware, route_pattern, se
 from controller.http.context import CONSOLE, ConsoleContext
 from controller.http.hall_api import add_hall_routes
 from controller.http.live import add_live_routes, start_feeds
+from controller.http.metrics import METRICS, Metrics, add_metrics_route
 from controller.http.openapi import add_openapi_route
 from controller.http.session_api import add_session_routes
 from controller.http.voice import VoiceSynth, add_voice_routes
-from controller.metrics import METRICS, Metrics, add_metrics_route
 
 if TYPE_CHECKING:
-    from controller.daemon import Daemon, Extension
+    from controller.daemon.process import Daemon, Extension
 
 log = logging.getLogger("hallctl.console")
 

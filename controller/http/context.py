@@ -13,8 +13,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from controller.auth.directory import AccessDirectory, Principal
-from controller.runtime import HallRuntime
-from controller.store_supervisor import StoreHealth
+from controller.daemon.runtime import HallRuntime
+from controller.daemon.store_supervisor import StoreHealth
 
 WAIT_ALERT_MINUTES: Final = 30.0  # "a wait over ~30 min suggests opening a window"
 

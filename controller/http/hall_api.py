@@ -10,23 +10,23 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from controller.commands import RatingLevel
 from controller.console.alerts import Alert, AlertKind, DeviceFacts, OverdueCase, hall_alerts
+from controller.console.history import day_tickets
 from controller.console.stats import figures_of, figures_rows
 from controller.console.svg import bar_chart
-from controller.history import day_tickets
-from controller.http.api import error, json_response
-from controller.http.bodies import BadBody, read_body
-from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, ConsoleContext
-from controller.lifecycle import (
+from controller.core.commands import RatingLevel
+from controller.core.lifecycle import (
     RECTIFY_PENDING_CASE_STATES,
     CaseState,
     EvaluationState,
     TicketState,
 )
-from controller.queries import hall_view
-from controller.runtime import HallRuntime
-from controller.state import Case, CaseStep, HallState
+from controller.core.queries import hall_view
+from controller.core.state import Case, CaseStep, HallState
+from controller.daemon.runtime import HallRuntime
+from controller.http.api import error, json_response
+from controller.http.bodies import BadBody, read_body
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, ConsoleContext
 
 MAX_NOTICE_CHARS: Final = 200
 MAX_LIST: Final = 1000

@@ -24,8 +24,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
-from controller import commands as cmd
-from controller import events as ev
+from controller.core import commands as cmd
+from controller.core import events as ev
+from controller.core.lifecycle import FollowUpState, Rejected, RejectReason
+from controller.core.ports import HallUnavailable
+from controller.core.state import Case
 from controller.haochaping.export import to_csv, to_xlsx
 from controller.haochaping.followup import token_is_valid
 from controller.haochaping.privacy import MAX_IDENTITY, PrivacyError, mask, seal, unseal
@@ -34,9 +37,6 @@ from controller.haochaping.service import HallHaochaping, Haochaping
 from controller.haochaping.stats import StatsFolder
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
-from controller.lifecycle import FollowUpState, Rejected, RejectReason
-from controller.ports import HallUnavailable
-from controller.state import Case
 
 SERVICE: Final = web.AppKey("haochaping", Haochaping)
 MAX_BODY: Final = 8 * 1024

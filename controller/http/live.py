@@ -23,12 +23,12 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
-from controller import events as ev
 from controller.console.alerts import Alert
+from controller.core import events as ev
+from controller.core.queries import HallView, hall_view
+from controller.daemon.runtime import HallRuntime
 from controller.http.context import CONSOLE, ConsoleContext
 from controller.http.hall_api import DeviceView, current_alerts, device_views, runtime_of
-from controller.queries import HallView, hall_view
-from controller.runtime import HallRuntime
 
 POLL_S: Final = 1.0
 MIN_GAP_S: Final = 0.05  # at most ~20 pictures a second per connection under heavy load

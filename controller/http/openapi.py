@@ -12,10 +12,12 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from controller import commands as cmd
 from controller.auth.model import ActionAudited
 from controller.console.alerts import Alert
 from controller.console.stats import Figures
+from controller.core import commands as cmd
+from controller.core.lifecycle import CaseState
+from controller.core.queries import HallView
 from controller.http.api import CommandReply, ErrorReply, Health
 from controller.http.hall_api import (
     CaseView,
@@ -38,8 +40,6 @@ from controller.http.session_api import (
     TokenView,
     UserView,
 )
-from controller.lifecycle import CaseState
-from controller.queries import HallView
 
 REF: Final = "#/components/schemas/{name}"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import commands as c
 from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
-from controller.daemon import Daemon, HallSource
-from controller.device_links import mqtt_devices
+from controller.core import commands as c
+from controller.daemon.device_links import mqtt_devices
+from controller.daemon.process import Daemon, HallSource
 from devices.hub import DeviceHub
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto

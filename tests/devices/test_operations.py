@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller import commands as c
-from controller.engine import HallEngine
-from controller.lifecycle import Rejected, RejectReason
+from controller.core import commands as c
+from controller.core.engine import HallEngine
+from controller.core.lifecycle import Rejected, RejectReason
 from devices.operations import KeypadOperation, Op, window_command
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.halls import MONDAY_9AM, small_hall

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from controller import commands as c
 from controller.config.model import Device, DeviceKind, LinkKind, SerialBus, SerialLink
-from controller.lifecycle import EvaluationState
-from controller.runtime import HallRuntime
+from controller.core import commands as c
+from controller.core.lifecycle import EvaluationState
+from controller.daemon.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
 from controller.store.memory import MemoryStore
 from devices.availability import Availability

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller import commands as c
-from controller.engine import HallEngine
+from controller.core import commands as c
+from controller.core.engine import HallEngine
 from devices.views import HallExtras, hall_screen_view
 from tests.controller.halls import MONDAY_9AM, small_hall
 

@@ -17,8 +17,8 @@ import aiohttp
 from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
 from controller.config.model import HallConfig, MqttSettings
-from controller.daemon import Daemon, HallSource
-from controller.device_links import mqtt_devices
+from controller.daemon.device_links import mqtt_devices
+from controller.daemon.process import Daemon, HallSource
 from controller.http.console import console_extension
 from simulator.devices.fleet import Fleet, build_fleet
 

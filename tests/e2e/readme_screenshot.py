@@ -24,7 +24,7 @@ async def main(wait: float, out: Path) -> int:
     demo = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.cli.hallctl",
         "--log-level",
         "warning",
         "demo",

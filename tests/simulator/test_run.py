@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from controller.config.model import HallConfig
-from controller.daemon import Daemon, HallSource
-from controller.device_links import mqtt_devices
+from controller.daemon.device_links import mqtt_devices
+from controller.daemon.process import Daemon, HallSource
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as p
 from simulator.checker import ViolationKind

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from controller.commands import RaterKind, RatingChannel, RatingLevel
 from controller.config.model import HallConfig
+from controller.core.commands import RaterKind, RatingChannel, RatingLevel
 from controller.haochaping.adapters.base import Request, Verdict, http_verdict
 from controller.haochaping.records import AnyRecord, CaseRecord, RatingRecord
 

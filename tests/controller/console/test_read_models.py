@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from controller import events as ev
-from controller.commands import RatingChannel, RatingLevel
 from controller.console.alerts import AlertKind, DeviceFacts, OverdueCase, hall_alerts
 from controller.console.stats import day_figures, figures_rows
 from controller.console.svg import bar_chart
-from controller.queries import hall_view
-from controller.state import HallState
+from controller.core import events as ev
+from controller.core.commands import RatingChannel, RatingLevel
+from controller.core.queries import hall_view
+from controller.core.state import HallState
 from tests.controller.halls import MINUTE, MONDAY_9AM, small_hall
 
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from controller import commands as c
-from controller import events as ev
 from controller.config.model import Department, HallConfig, HallSettings
-from controller.engine import HallEngine
-from controller.lifecycle import WindowState
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.core.engine import HallEngine
+from controller.core.lifecycle import WindowState
 from tests.controller.halls import MONDAY_9AM, small_hall
 
 T0 = MONDAY_9AM

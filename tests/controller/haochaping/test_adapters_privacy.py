@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.commands import RatingChannel, RatingLevel
+from controller.core.commands import RatingChannel, RatingLevel
 from controller.haochaping.adapters.base import Verdict
 from controller.haochaping.adapters.json_v1 import JsonV1Adapter
 from controller.haochaping.followup import follow_up_link, follow_up_token, token_is_valid

@@ -7,14 +7,14 @@ from datetime import date
 
 import pytest
 
-from controller import commands as c
-from controller import events as ev
 from controller.config.model import HallConfig
 from controller.console.alerts import AlertKind, hall_alerts
-from controller.engine import HallEngine
-from controller.lifecycle import CaseState, Rejected, RejectReason
-from controller.queries import hall_view
-from controller.state import HallState
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.core.engine import HallEngine
+from controller.core.lifecycle import CaseState, Rejected, RejectReason
+from controller.core.queries import hall_view
+from controller.core.state import HallState
 from tests.controller.halls import MINUTE
 from tests.controller.haochaping.conftest import T0, served
 

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from controller import events as ev
 from controller.config.loader import parse_config
 from controller.config.model import MqttSettings
-from controller.daemon import Daemon, HallSource
-from controller.device_links import mqtt_devices
+from controller.core import events as ev
+from controller.daemon.device_links import mqtt_devices
+from controller.daemon.process import Daemon, HallSource
 from controller.haochaping.records import CASE_EVENTS, read_log
 from controller.haochaping.service import Haochaping
 from controller.haochaping.stats import Dimension, StatsFolder

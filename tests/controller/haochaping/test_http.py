@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 from controller.config.loader import parse_config
-from controller.daemon import Daemon, HallSource
+from controller.daemon.process import Daemon, HallSource
 from controller.haochaping.followup import follow_up_token
 from controller.haochaping.service import Haochaping
 

@@ -10,14 +10,14 @@ from typing import Any, Literal
 import aiohttp
 import pytest
 
-from controller import commands as c
-from controller import events as ev
 from controller.config.loader import parse_config
 from controller.config.model import HallConfig
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.daemon.runtime import HallRuntime
 from controller.haochaping.adapters import EscalationWebhook, JsonV1Adapter
 from controller.haochaping.outbox import Outbox, aiohttp_sender
 from controller.haochaping.records import CASE_EVENTS, read_log
-from controller.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
 from tests.controller.halls import MINUTE, MONDAY_9AM

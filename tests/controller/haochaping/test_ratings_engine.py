@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from controller import commands as c
-from controller import events as ev
-from controller.engine import HallEngine
-from controller.haochaping.case_numbers import generated_case_number
-from controller.lifecycle import FollowUpState, Rejected, RejectReason
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.core.case_numbers import generated_case_number
+from controller.core.engine import HallEngine
+from controller.core.lifecycle import FollowUpState, Rejected, RejectReason
 from tests.controller.haochaping.conftest import T0, served
 
 R = RejectReason

@@ -11,14 +11,14 @@ from pathlib import Path
 import msgspec
 from openpyxl import load_workbook
 
-from controller import commands as c
-from controller import events as ev
-from controller.cli import main
+from controller.cli.hallctl import main
 from controller.config.loader import parse_config
-from controller.engine import HallEngine
+from controller.core import commands as c
+from controller.core import events as ev
+from controller.core.engine import HallEngine
+from controller.daemon.runtime import HallRuntime
 from controller.haochaping.export import to_csv, to_json, to_xlsx
 from controller.haochaping.stats import Dimension, StatsFolder, StatsReport, percentile
-from controller.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
 from tests.controller.halls import MINUTE, MONDAY_9AM

@@ -15,10 +15,10 @@ from controller.auth.directory import AccessDirectory
 from controller.auth.model import Role
 from controller.auth.passwords import fast_hasher
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
+from controller.daemon.runtime import HallRuntime
 from controller.http.api import add_api_routes
 from controller.http.console import install_console
 from controller.http.context import ConsoleContext
-from controller.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
 from controller.store.memory import MemoryStore
 from devices.hub import DeviceHub

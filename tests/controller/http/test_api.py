@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from controller.daemon.runtime import HallRuntime
 from controller.http.api import MAX_BODY_BYTES, add_api_routes
-from controller.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
 from controller.store.memory import MemoryStore
 from tests.controller.halls import small_hall

@@ -19,7 +19,7 @@ import pytest
 
 from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
-from controller.daemon import Daemon, HallSource
+from controller.daemon.process import Daemon, HallSource
 from controller.haochaping.service import Haochaping
 from controller.http.api import MAX_BODY_BYTES
 from controller.http.bodies import MAX_FORM_BYTES

@@ -1,0 +1,91 @@
+"""Wiring of each hall's devices into the daemon: one MQTT link and one device hub per hall,
+one bus master per RS-485 bus.
+
+Kept apart from ``controller.daemon.process`` so the daemon runs without devices (tests, replay) and
+the devices layer never imports the daemon shell: the hub only sees a ``HallPort``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from controller.daemon.process import Daemon, Extension
+from controller.daemon.runtime import HallRuntime
+from devices.availability import Availability
+from devices.hub import DeviceHub
+from devices.mqtt.link import Inbound, LinkConfig, MqttLink
+from devices.serial_devices import SerialDevices, build_buses
+
+log = logging.getLogger("hallctl.daemon")
+
+
+def hall_devices(
+    followup_url: Callable[[HallRuntime, int], str | None] | None = None,
+    *,
+    retry_delays: tuple[float, ...] | None = None,
+) -> Extension:
+    """A daemon extension that connects every hall's devices: MQTT ones through one link and
+    hub per hall, RS-485 ones through a bus master per bus; both share one availability
+    record, so the console sees every device the same way."""
+
+    async def start(daemon: Daemon, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        for runtime in daemon.halls.values():
+            config = runtime.engine.config
+            url = (lambda t, r=runtime: followup_url(r, t)) if followup_url else (lambda t: None)
+            availability: Availability | None = None
+            if any(d.link.value == "mqtt" for d in config.devices):
+                availability = _start_mqtt(daemon, tasks, stop, runtime, url, retry_delays)
+            if any(d.link.value == "serial" for d in config.devices):
+                serial = SerialDevices(
+                    runtime,
+                    build_buses(config),
+                    availability or Availability(),
+                    followup_url=url,
+                )
+                daemon.serial[runtime.hall_id] = serial
+                tasks.create_task(serial.run(stop), name=f"hallctl-serial-{runtime.hall_id}")
+
+    return start
+
+
+def _start_mqtt(
+    daemon: Daemon,
+    tasks: asyncio.TaskGroup,
+    stop: asyncio.Event,
+    runtime: HallRuntime,
+    url: Callable[[int], str | None],
+    retry_delays: tuple[float, ...] | None,
+) -> Availability:
+    config = runtime.engine.config
+    hub_box: list[DeviceHub] = []
+
+    def deliver(item: Inbound, box: list[DeviceHub] = hub_box) -> None:
+        box[0].on_inbound(item)
+
+    def bad(device: str, reason: str, detail: str, box: list[DeviceHub] = hub_box) -> None:
+        box[0].on_bad_payload(device, reason, detail)
+
+    link = MqttLink(
+        LinkConfig(host=config.mqtt.host, port=config.mqtt.port, hall=runtime.hall_id),
+        handler=deliver,
+        on_bad_message=bad,
+    )
+    hub = (
+        DeviceHub(runtime, link, followup_url=url, retry_delays=retry_delays)
+        if retry_delays
+        else DeviceHub(runtime, link, followup_url=url)
+    )
+    hub_box.append(hub)
+    daemon.hubs[runtime.hall_id] = hub
+    tasks.create_task(_run(link, hub, stop), name=f"hallctl-devices-{runtime.hall_id}")
+    return hub.availability
+
+
+mqtt_devices = hall_devices  # the name the first callers used
+
+
+async def _run(link: MqttLink, hub: DeviceHub, stop: asyncio.Event) -> None:
+    async with link:
+        await hub.run(stop)

@@ -44,7 +44,7 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("controller/runtime.py", "controller/daemon/runtime.py"),
     ("controller/ownership.py", "controller/daemon/ownership.py"),
     ("controller/device_links.py", "controller/daemon/device_links.py"),
-    ("controller/schedule.py", "controller/daemon/schedule.py"),
+    ("controller/schedule.py", "controller/core/schedule.py"),
     ("controller/logs.py", "controller/daemon/logs.py"),
     # cli: one module per hallctl sub-command
     ("controller/cli.py", "controller/cli/hallctl.py"),
@@ -70,7 +70,7 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("tests/controller/test_policy_examples.py", "tests/controller/core/test_policy_examples.py"),
     ("tests/controller/haochaping/test_workdays.py", "tests/controller/core/test_workdays.py"),
     ("tests/controller/test_runtime.py", "tests/controller/daemon/test_runtime.py"),
-    ("tests/controller/test_schedule.py", "tests/controller/daemon/test_schedule.py"),
+    ("tests/controller/test_schedule.py", "tests/controller/core/test_schedule.py"),
     ("tests/controller/test_crash_recovery.py", "tests/controller/daemon/test_crash_recovery.py"),
     ("tests/controller/test_cli.py", "tests/controller/cli/test_hallctl.py"),
     ("tests/controller/test_demo.py", "tests/controller/cli/test_demo.py"),
@@ -116,7 +116,7 @@ Every mistake is reported at once, each naming its key, for the staff who edit t
 hand.""",
     "controller/daemon": """The process around the halls, started and stopped in order.
 
-Each hall's single writer (runtime), the lock on its log, its clock (schedule), its device
+Each hall's single writer (runtime), the lock on its log, its clock, its device
 links, the JSON log lines, and the start and stop order (process).""",
     "controller/cli": """The command line: one module per hallctl sub-command.
 

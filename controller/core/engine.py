@@ -41,9 +41,9 @@ from controller.core.lifecycle import (
     WindowState,
 )
 from controller.core.policy import CallingPolicyEngine
+from controller.core.schedule import due_day, local_day
 from controller.core.state import Case, HallState, Ticket, WindowRuntime
 from controller.core.workdays import CalendarCoverage, WorkCalendar
-from controller.daemon.schedule import due_day, local_day
 
 R = RejectReason
 

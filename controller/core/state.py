@@ -36,7 +36,7 @@ from controller.core.lifecycle import (
     WindowState,
 )
 from controller.core.queues import QueueIndex
-from controller.daemon.schedule import latest_closing_ms, local_day
+from controller.core.schedule import latest_closing_ms, local_day
 
 WORKING_WINDOW = frozenset({WindowState.IDLE, WindowState.CALLING, WindowState.SERVING})
 

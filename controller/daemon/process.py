@@ -26,9 +26,9 @@ from controller.config.model import HallConfig
 from controller.core import commands as cmd
 from controller.core.lifecycle import Rejected
 from controller.core.ports import HallUnavailable
+from controller.core.schedule import close_due
 from controller.daemon.ownership import acquire_log_lock
 from controller.daemon.runtime import HallRuntime
-from controller.daemon.schedule import close_due
 from controller.daemon.store_supervisor import StoreHealth, StoreSupervisor
 from controller.http.api import add_api_routes
 from controller.store.group_commit import GroupCommitter

@@ -19,8 +19,8 @@ from controller.core import commands as c
 from controller.core import events as ev
 from controller.core.engine import HallEngine
 from controller.core.lifecycle import Rejected, RejectReason
+from controller.core.schedule import close_due, latest_closing_ms
 from controller.core.state import SNAPSHOT_DECODER, SNAPSHOT_ENCODER, HallState
-from controller.daemon.schedule import close_due, latest_closing_ms
 from tests.controller.halls import MINUTE, MONDAY_9AM, small_hall
 
 HOUR = 60 * MINUTE

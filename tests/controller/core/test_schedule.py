@@ -6,7 +6,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from controller.config.model import HallSettings
-from controller.daemon.schedule import close_due, due_day, latest_closing_ms
+from controller.core.schedule import close_due, due_day, latest_closing_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HALL = HallSettings(id="h", name="大厅", closing_time=time(17, 30))

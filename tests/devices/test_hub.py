@@ -350,3 +350,31 @@ async def test_kiosk_checks_in_a_booking_by_its_code(hall: Hall) -> None:
     kiosk.send(proto.TakeTicket(rid=3, service="A", appt="NOPE"))
     unknown = await kiosk.reply_to(3)
     assert not unknown.ok and unknown.code == "unknown_appointment"
+
+
+async def test_a_replacement_device_with_a_lower_session_gets_its_state_and_stays_lit(
+    hall: Hall,
+) -> None:
+    old = await hall.device("led-1", "window_display")
+    old.session = 41  # FakeDevice counts up from here: the old strip's birth is session 42
+    await old.disconnect()
+    await old.connect()
+    await old.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
+    status = hall.hub.availability.devices["led-1"]
+    assert status.online and status.session == 42
+
+    # A new strip (wiped flash: counts from 1) comes up while the broker still thinks the old
+    # one is connected; then the broker notices the old one is gone and publishes its will 42.
+    new = await hall.device("led-1", "window_display")
+    state = await new.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
+    assert state.lines == ["暂停服务"]
+    assert status.online and status.session == 1
+    await old.drop()
+    # The stale will is answered with a rebirth; the new strip re-announces session 1.
+    rebirth = await new.wait_for(lambda m: isinstance(m, proto.Rebirth))
+    await new.wait_for(lambda m: isinstance(m, proto.Show) and m.id > rebirth.id)
+    assert status.online and status.session == 1
+    # And the new strip is still driven: a login changes what it shows.
+    caller = await hall.device("caller-1", "caller")
+    assert (await press(caller, P.LOGIN, staff="1001")).ok
+    await new.state_where(lambda s: s.mode is proto.DisplayMode.IDLE)

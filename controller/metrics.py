@@ -107,6 +107,11 @@ class _DaemonCollector(Collector):
             "hallctl_commands_rejected", "Commands refused by the engine", labels=["hall"]
         )
         log_seq = GaugeMetricFamily("hallctl_log_seq", "Newest log position", labels=["hall"])
+        dropped = CounterMetricFamily(
+            "hallctl_device_dropped",
+            "Device messages dropped or answers forgotten to stay bounded, by reason",
+            labels=["hall", "reason"],
+        )
         for hall_id, runtime in ctx.halls.items():
             state = runtime.state
             for service, count in state.waiting_by_service.items():
@@ -132,7 +137,10 @@ class _DaemonCollector(Collector):
             requests.add_metric([hall_id], hub.stats.requests)
             retries.add_metric([hall_id], hub.stats.retries)
             unacked.add_metric([hall_id], len(hub.outbound))
-        yield from (online, total, received, sent, requests, retries, unacked, waiting)
+            drop_counts = getattr(hub, "drop_counts", None)
+            for reason, count in (drop_counts() if drop_counts else {}).items():
+                dropped.add_metric([hall_id, reason], count)
+        yield from (online, total, received, sent, requests, retries, unacked, waiting, dropped)
         yield from (accepted, rejected, log_seq)
         committer = ctx.committer
         if committer is not None:

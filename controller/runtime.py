@@ -41,6 +41,9 @@ log = logging.getLogger("hallctl.runtime")
 
 Subscriber = Callable[[list[ev.AnyEvent], int], None]
 """Called with a record's events and its seq, after the record is durable, in log order."""
+Annotation = Callable[[list[ev.AnyEvent], int], ev.AnyEvent]
+"""Given a command's events and the time, one more event for the same record: where the
+command came from (``ev.RequestAnswered``), durable with what it caused or not at all."""
 
 SNAPSHOT_MIN_INTERVAL_S: Final = 60.0
 
@@ -120,9 +123,12 @@ class HallRuntime:
         # Never let the log's clock run backwards (an NTP step, a VM pause).
         return max(self._clock(), self.engine.state.clock_ms)
 
-    async def submit(self, command: cmd.AnyCommand) -> Receipt:
+    async def submit(
+        self, command: cmd.AnyCommand, *, annotate: Annotation | None = None
+    ) -> Receipt:
         """Decide, make durable, notify; raises ``Rejected`` (nothing changed) or
-        ``HallUnavailable``."""
+        ``HallUnavailable``. ``annotate``: see ``Annotation`` (not called when the command
+        caused no events)."""
         if self._failed is not None:
             raise HallUnavailable(f"hall {self.hall_id} stopped: {self._failed}")
         try:
@@ -133,6 +139,10 @@ class HallRuntime:
         self.accepted_count += 1
         if not events:
             return Receipt(events, 0)
+        if annotate is not None:
+            note = annotate(events, self.now())
+            self.engine.state.apply(note)
+            events = [*events, note]
         return Receipt(events, await self._commit(events))
 
     async def _commit(self, events: list[ev.AnyEvent]) -> int:

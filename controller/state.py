@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from controller import events as ev
+from controller.answers import AnsweredRequests
 from controller.commands import RatingLevel, VerificationOutcome
 from controller.config.model import HallConfig, PriorityClass
 from controller.lifecycle import (
@@ -177,6 +178,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     opened_ms: int = 0
     cases: list[Case] = msgspec.field(default_factory=list)
     next_case_id: int = 1
+    answers: list[ev.RequestAnswered] = msgspec.field(default_factory=list)
 
 
 class HallState:
@@ -217,6 +219,7 @@ class HallState:
         self.open_cases: dict[int, Case] = {}
         self.next_case_id = 1
         self.next_case_due = NO_DEADLINE  # earliest unescalated deadline of an open case
+        self.answers = AnsweredRequests()  # device requests of the last 10 minutes
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -250,6 +253,7 @@ class HallState:
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
             ev.HallConfigured: self._configured,
+            ev.RequestAnswered: self.answers.add,
         }
 
     # -- folding -------------------------------------------------------------------------
@@ -617,6 +621,7 @@ class HallState:
             opened_ms=self.opened_ms,
             cases=list(self.cases.values()),
             next_case_id=self.next_case_id,
+            answers=self.answers.to_list(),
         )
 
     @classmethod
@@ -654,6 +659,8 @@ class HallState:
             if case.state is not CaseState.CLOSED:
                 state.open_cases[case.id] = case
         state._refresh_case_due()
+        for answer in snap.answers:
+            state.answers.add(answer)
         return state
 
     # -- comparison (replay equivalence) -----------------------------------------------------

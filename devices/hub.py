@@ -242,7 +242,10 @@ class DeviceHub:
 
     def admits(self, device_id: str) -> bool:
         """The link's gate, asked before decoding: does this device have budget left?"""
-        return self._bucket(device_id).admits(self._clock())
+        if self._bucket(device_id).admits(self._clock()):
+            return True
+        self._flooding(device_id)
+        return False
 
     def _bucket(self, device_id: str) -> TokenBucket:
         if device_id not in self.devices:
@@ -256,14 +259,19 @@ class DeviceHub:
         """One token of the device's budget (see the module docstring)."""
         verdict = self._bucket(device_id).take(self._clock())
         if verdict is not Verdict.PASS:
-            self.stats.rate_limited += 1
-            count = self._flood_log.due(self._clock())
-            if count is not None:
-                log.warning(
-                    "device flooding; messages dropped",
-                    extra={"device": device_id, "dropped": count},
-                )
+            self._flooding(device_id)
         return verdict
+
+    def _flooding(self, device_id: str) -> None:
+        """A message dropped for the sender's budget (read or not): counted, and logged at
+        most once a second with the count since the last line."""
+        self.stats.rate_limited += 1
+        count = self._flood_log.due(self._clock())
+        if count is not None:
+            log.warning(
+                "device flooding; messages dropped",
+                extra={"device": device_id[:64], "dropped": count},
+            )
 
     def on_inbound(self, item: Any) -> None:
         """Handler for ``MqttLink`` (an ``Inbound``): never blocks, never raises on bad input."""

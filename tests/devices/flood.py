@@ -1,12 +1,15 @@
-"""A hostile MQTT client for tests and benchmarks: raw QoS 0 PUBLISH frames, as fast as TCP takes
-them, from its own process (so the flood's CPU is not the measuring process's).
+"""A hostile MQTT client for tests and benchmarks: raw QoS 0 PUBLISH frames from its own process
+(so the flood's CPU is not the measuring process's).
 
-    python -m tests.devices.flood --port P --hall H --garbage DEVICE --seconds S
-    python -m tests.devices.flood --port P --hall H --strangers N
+    python -m tests.devices.flood --port P --hall H --garbage DEVICE --seconds S [--rate R]
+    python -m tests.devices.flood --port P --hall H --strangers N [--first K] [--last DEVICE]
 
-``--garbage``: the same undecodable payload on one device's up topic, until ``--seconds``
-pass. ``--strangers``: one valid ``take_ticket`` from each of N distinct unconfigured device
-ids. Prints one line, ``sent=<messages> seconds=<elapsed>``, when done.
+``--garbage``: the same undecodable payload on one device's up topic until ``--seconds``
+pass; prints ``flooding`` once under way. ``--strangers``: one valid ``take_ticket`` from each
+of N distinct unconfigured device ids, then (``--last DEVICE``) one request marking the end.
+``--rate`` caps messages a second (default: as fast as TCP takes them; a broker drops QoS 0
+messages for a subscriber that falls too far behind, an end marker with them). Prints
+``sent=<messages> seconds=<elapsed>`` when done.
 """
 
 from __future__ import annotations
@@ -66,27 +69,57 @@ def _batches(frames: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
         yield b"".join(batch), len(batch)
 
 
-def flood_garbage(host: str, port: int, hall: str, device: str, seconds: float) -> int:
-    frame = publish_frame(proto.up_topic(hall, device), GARBAGE)
-    block = frame * BATCH
+class _Pace:
+    """At most ``rate`` messages a second on average (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.started = time.monotonic()
+
+    def wait(self, sent: int) -> None:
+        if self.rate:
+            ahead = sent / self.rate - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+def flood_garbage(host: str, port: int, hall: str, device: str, seconds: float, rate: float) -> int:
+    """The same garbage on ``device``'s up topic for ``seconds``."""
+    block = publish_frame(proto.up_topic(hall, device), GARBAGE) * 100
     sent = 0
     with _connect(host, port, f"flood-{device}") as sock:
-        deadline = time.monotonic() + seconds
+        pace = _Pace(rate)
+        deadline = pace.started + seconds
         while time.monotonic() < deadline:
             sock.sendall(block)
-            sent += BATCH
+            if not sent:
+                print("flooding", flush=True)  # the caller may start measuring
+            sent += 100
+            pace.wait(sent)
         sock.sendall(b"\xe0\x00")
     return sent
 
 
-def flood_strangers(host: str, port: int, hall: str, count: int) -> int:
+def flood_strangers(
+    host: str, port: int, hall: str, count: int, first: int, last: str, rate: float
+) -> int:
+    """``count`` take_ticket requests from distinct unknown ids (``ghost-{first + i}``), then
+    one from device ``last`` (rid 999999, if given): the controller answers it only after it has
+    read everything before it on this connection, so its reply marks the end of the flood."""
     payload = proto.encode(proto.TakeTicket(rid=1, service="A"))
-    frames = (publish_frame(proto.up_topic(hall, f"ghost-{i:07d}"), payload) for i in range(count))
+    frames = (
+        publish_frame(proto.up_topic(hall, f"ghost-{first + i:07d}"), payload) for i in range(count)
+    )
     sent = 0
-    with _connect(host, port, "flood-strangers") as sock:
+    with _connect(host, port, f"flood-strangers-{first}") as sock:
+        pace = _Pace(rate)
         for block, n in _batches(frames):
             sock.sendall(block)
             sent += n
+            pace.wait(sent)
+        if last:
+            sentinel = proto.encode(proto.TakeTicket(rid=999_999, service="A"))
+            sock.sendall(publish_frame(proto.up_topic(hall, last), sentinel))
         sock.sendall(b"\xe0\x00")
     return sent
 
@@ -98,13 +131,18 @@ def main() -> None:
     parser.add_argument("--hall", required=True)
     parser.add_argument("--garbage", metavar="DEVICE")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="messages/s (0: no limit)")
     parser.add_argument("--strangers", type=int, default=0)
+    parser.add_argument("--first", type=int, default=0, help="first stranger's number")
+    parser.add_argument("--last", default="", help="device sending the end-of-flood request")
     args = parser.parse_args()
     started = time.monotonic()
     if args.garbage:
-        sent = flood_garbage(args.host, args.port, args.hall, args.garbage, args.seconds)
+        sent = flood_garbage(args.host, args.port, args.hall, args.garbage, args.seconds, args.rate)
     else:
-        sent = flood_strangers(args.host, args.port, args.hall, args.strangers)
+        sent = flood_strangers(
+            args.host, args.port, args.hall, args.strangers, args.first, args.last, args.rate
+        )
     print(f"sent={sent} seconds={time.monotonic() - started:.3f}", flush=True)
 
 

@@ -1,9 +1,12 @@
 """Device availability, one mechanism for every family and link (MQTT birth/will, serial polls).
 
 A device is online from its birth (or first good serial reply) until its will (or three missed
-polls). MQTT births carry a session number that grows with every connect; a will whose session
-is not the one of the device's newest birth is a leftover of another connection (delivered late
-by the broker) and is ignored, so it cannot mark a newer session offline.
+polls). MQTT births carry a session number that grows with every connect. A birth is always
+accepted, whatever its session: the device that sends it is alive now, and a replaced pad, a
+wiped flash or a second simulator run counts from 0 again (a new incarnation). A will whose
+session is not the one of the last birth is a leftover of another connection or incarnation
+(delivered late by the broker) and is ignored, so it cannot mark a live device offline.
+(docs/protocol/mqtt.md section 5.)
 """
 
 from __future__ import annotations
@@ -41,10 +44,9 @@ class Availability:
     def birth(
         self, device: str, session: int | None, now_ms: int, *, firmware: str = "", model: str = ""
     ) -> bool:
-        """Record a birth; True when the device came online (or started a new session)."""
+        """Record a birth, whatever its session (a lower one is a new incarnation); True when
+        the device came online or started a new session."""
         status = self.devices[device]
-        if session is not None and status.session is not None and session < status.session:
-            return False  # an old retained birth replayed after a newer one
         changed = not status.online or status.session != session
         status.session = session
         status.firmware = firmware or status.firmware

@@ -5,10 +5,16 @@ Theory of operation.
 
 * Inbound (``on_inbound``, called by the MQTT link for each decoded message): births and wills
   update availability; acks clear pending commands; requests (a keypad press, a kiosk take, a
-  pad rating) are checked (known device, right kind, rate limit, a request id not already
+  pad rating) are checked (known device, rate limit, right kind, a request id not already
   answered) and turned into engine commands. Each request runs as its own task, started in
   arrival order, so the engine decides in arrival order while the log commits them in groups.
-  The reply goes out only after the command's events are durable.
+  The reply goes out only after the command's events are durable; the same record holds a
+  ``RequestAnswered`` event, so a re-send of the rid after a crash or restart gets the same
+  answer (``controller.core.answers``); answers of the last minute are also kept in memory
+  (``devices.replies``).
+* Availability: a birth is always accepted, whatever its session (a replaced or wiped device
+  counts from 0 again) and answered with the full state; a will counts only for the session of
+  the last birth, so the late will of an earlier incarnation never darkens a live device.
 * Outbound (``on_events``, a runtime subscriber called after each durable record): the windows
   the events touch are marked dirty and flushed at once (callers, strips, pads of that window);
   hall-wide devices (hall screens, kiosks, the waiting counts on callers) are flushed at most
@@ -20,7 +26,11 @@ Theory of operation.
   (``devices.outbound``); after the last try the failure is counted on the device.
 
 Bad input (unknown device, wrong kind, undecodable payload, flood) is answered with a reply
-carrying a reason code where the device can be named, counted, and changes nothing.
+carrying a reason code where the device can be named, counted, and changes nothing. Every
+message that makes the hub work or answer (request, birth, rebirth request, bad payload) costs
+the sender a token of its bucket (``devices.throttle``); the link asks the bucket before it even
+decodes, so a flood of garbage costs what a flood of good messages does. Unknown devices share
+one bucket, and nothing is remembered per unknown device id.
 """
 
 from __future__ import annotations
@@ -29,8 +39,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import signal
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,13 +52,15 @@ from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.core.lifecycle import Rejected, RejectReason, TicketState
-from controller.core.ports import HallPort, HallUnavailable
+from controller.core.ports import HallPort, HallUnavailable, Receipt
 from controller.core.queries import estimated_wait_minutes
 from controller.core.state import Ticket
 from devices.availability import Availability
 from devices.mqtt.ids import MonotonicIds
 from devices.operations import KeypadOperation, Op, window_command
 from devices.outbound import RETRY_DELAYS_S, OutboundCommands
+from devices.replies import ReplyCache
+from devices.throttle import QuietWarning, TokenBucket, Verdict
 from devices.views import THANKS_SECONDS, HallExtras, device_view
 from firmware_protocols import mqtt_v1 as proto
 
@@ -62,11 +75,11 @@ HALL_FLUSH_S: Final = {
     DeviceKind.CALLER: 5.0,
 }
 TIMER_S: Final = 0.1
-RID_MEMORY_S: Final = 600.0  # a request id is answered the same way for 10 minutes
-RID_MEMORY_MAX: Final = 2048  # and at most this many answers are kept per device
 MAX_IN_FLIGHT: Final = 4096
-BUCKET_RATE: Final = 20.0  # requests per second a device may sustain
-BUCKET_BURST: Final = 40.0
+STRANGER_LOG_EVERY_S: Final = 60.0
+# Test hook (tests/devices/test_hub_restart.py): SIGKILL the daemon right after a request's
+# record is durable, before anything is published, as a power cut at the worst moment would.
+_KILL_AFTER_COMMIT: Final = os.environ.get("HALLCTL_TEST_KILL_AFTER_COMMIT") == "1"
 
 _LEVELS = {
     proto.RatingLevel.VERY_SATISFIED: cmd.RatingLevel.VERY_SATISFIED,
@@ -116,14 +129,8 @@ class HubStats:
     wrong_kind: int = 0
     rate_limited: int = 0
     overloaded: int = 0
+    answered_from_log: int = 0  # re-sent rids answered from the log (e.g. after a restart)
     refusals: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float = BUCKET_BURST
-    stamp: float = 0.0
-    warned: float = 0.0
 
 
 class DeviceHub:
@@ -166,9 +173,12 @@ class DeviceHub:
         self._last_sent: dict[str, proto.DeviceState] = {}
         self._timers: dict[str, int] = {}
         self._view_memo: dict[DeviceKind, tuple[tuple[object, ...], proto.DeviceState]] = {}
-        # device -> rid -> (when first seen, reply or None while being decided)
-        self._replies: dict[str, OrderedDict[int, tuple[float, proto.Reply | None]]] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self.replies = ReplyCache()
+        self._deciding: set[tuple[str, int]] = set()  # (device, rid) of requests in flight
+        self._buckets: dict[str, TokenBucket] = {}  # configured devices only
+        self._strangers = TokenBucket(stamp=clock())  # every unknown device id together
+        self._stranger_log = QuietWarning(STRANGER_LOG_EVERY_S)
+        self._flood_log = QuietWarning(1.0)
         self._dirty_windows: set[int] = set()
         self._hall_dirty = dict.fromkeys(HALL_FLUSH_S, False)
         self._flush_scheduled = False
@@ -181,11 +191,15 @@ class DeviceHub:
         """Retries, timers and hall-wide flushes until ``stop``; then finish requests."""
         last_sweep = dict.fromkeys(HALL_FLUSH_S, 0.0)
         cursor = dict.fromkeys(HALL_FLUSH_S, -1)  # -1: no sweep in progress
+        expired = self._clock()
         try:
             while not stop.is_set():
                 now = self._clock()
                 self._resend_due(now)
                 self._fire_timers()
+                if now - expired >= 1.0:
+                    expired = now
+                    self.replies.expire(now)
                 for kind, every in HALL_FLUSH_S.items():
                     if (
                         cursor[kind] < 0
@@ -207,25 +221,46 @@ class DeviceHub:
 
     # -- inbound -------------------------------------------------------------------------
 
+    def admits(self, device_id: str) -> bool:
+        """The link's gate, asked before decoding: does this device have budget left?"""
+        if self._bucket(device_id).admits(self._clock()):
+            return True
+        self._flooding(device_id)
+        return False
+
+    def _bucket(self, device_id: str) -> TokenBucket:
+        if device_id not in self.devices:
+            return self._strangers
+        bucket = self._buckets.get(device_id)
+        if bucket is None:
+            bucket = self._buckets[device_id] = TokenBucket(stamp=self._clock())
+        return bucket
+
+    def _charge(self, device_id: str) -> Verdict:
+        """One token of the device's budget (see the module docstring)."""
+        verdict = self._bucket(device_id).take(self._clock())
+        if verdict is not Verdict.PASS:
+            self._flooding(device_id)
+        return verdict
+
+    def _flooding(self, device_id: str) -> None:
+        """A message dropped for the sender's budget (read or not): counted, and logged at
+        most once a second with the count since the last line."""
+        self.stats.rate_limited += 1
+        count = self._flood_log.due(self._clock())
+        if count is not None:
+            log.warning(
+                "device flooding; messages dropped",
+                extra={"device": device_id[:64], "dropped": count},
+            )
+
     def on_inbound(self, item: Any) -> None:
         """Handler for ``MqttLink`` (an ``Inbound``): never blocks, never raises on bad input."""
         device = self.devices.get(item.device)
         message = item.message
         now_ms = self.hall.now()
         if device is None:
-            self.stats.unknown_devices += 1
-            rid = getattr(message, "rid", None)
-            if rid is not None:
-                self._reply(
-                    item.device,
-                    rid,
-                    False,
-                    "unknown_device",
-                    f"{item.device} is not configured in hall {self.config.hall.id}",
-                )
-            return
-        if isinstance(message, proto.Birth):
-            self._on_birth(device, message, now_ms)
+            self._on_stranger(item.device, getattr(message, "rid", None))
             return
         if isinstance(message, proto.Will):
             took_offline = self.availability.will(device.id, message.session, now_ms)
@@ -240,20 +275,53 @@ class DeviceHub:
             if self.outbound.ack(device.id, message.id, self._clock()) and not message.ok:
                 self.availability.error(device.id, f"{message.code}: {message.text}")
             return
-        if isinstance(message, proto.RebirthRequest):
-            self._send_state(device, force=True)
-            return
         if isinstance(message, proto.PrinterStatus):
             self._on_printer(device, message)
             return
-        self._on_request(device, message)
+        verdict = self._charge(device.id)  # the rest makes the hub work or answer
+        if verdict is not Verdict.PASS:
+            rid = getattr(message, "rid", None)
+            if verdict is Verdict.TELL and rid is not None:
+                self._reply(device.id, rid, False, "rate_limited", "请求过于频繁，请稍后再试")
+            return
+        if isinstance(message, proto.Birth):
+            self._on_birth(device, message, now_ms)
+        elif isinstance(message, proto.RebirthRequest):
+            self._send_state(device, force=True)
+        else:
+            self._on_request(device, message)
 
-    def on_bad_payload(self, device_id: str, reason: str, detail: str) -> None:
-        """An undecodable payload on a device's topic: count it and tell the device why."""
+    def _on_stranger(self, device_id: str, rid: int | None) -> None:
+        """A device id that is not configured: answered from one shared budget, not
+        remembered (a million ids must not cost a million entries)."""
+        self.stats.unknown_devices += 1
+        count = self._stranger_log.due(self._clock())
+        if count is not None:
+            log.warning(
+                "messages from unconfigured devices",
+                extra={"device": device_id[:64], "count": count},
+            )
+        if self._strangers.take(self._clock()) is Verdict.PASS and rid is not None:
+            self._reply(
+                device_id,
+                rid,
+                False,
+                "unknown_device",
+                f"{device_id} is not configured in hall {self.config.hall.id}",
+            )
+
+    def on_bad_payload(self, device_id: str, error: proto.PayloadError) -> None:
+        """An undecodable payload on a device's topic: count it, charge the sender, and tell
+        it why (under the request's rid when that could be read, else rid 0)."""
         self.stats.bad_payloads += 1
-        if device_id in self.devices:
-            self.availability.error(device_id, f"{reason}: {detail}")
-            self._reply(device_id, 0, False, reason, detail[:200])
+        if device_id not in self.devices:
+            self._on_stranger(device_id, None)
+            return
+        if self._charge(device_id) is Verdict.DROP:
+            return
+        self.availability.error(device_id, f"{error.reason.value}: {error.detail[:200]}")
+        rid = error.rid if error.rid is not None else 0
+        self._reply(device_id, rid, False, error.reason.value, error.detail[:200])
 
     def _on_birth(self, device: Device, birth: proto.Birth, now_ms: int) -> None:
         if birth.kind.value != device.kind.value:
@@ -292,50 +360,44 @@ class DeviceHub:
                 f"{device.kind.value} devices cannot send {message.__struct_config__.tag}",
             )
             return
-        answered = self._replies.setdefault(device.id, OrderedDict())
-        now = self._clock()
-        while answered and (
-            len(answered) > RID_MEMORY_MAX or next(iter(answered.values()))[0] < now - RID_MEMORY_S
-        ):
-            answered.popitem(last=False)
-        if rid in answered:
+        key = (device.id, rid)
+        if key in self._deciding:  # being decided: its reply will come
             self.stats.duplicates += 1
-            reply = answered[rid][1]
-            if reply is not None:  # None: still being decided; its reply will come
-                self._publish(device.id, reply)
             return
-        allowed = self._allow(device.id)
-        if allowed is not True:
-            if allowed == "tell":  # at most once a second: the device re-sends after 3 s
-                self._reply(device.id, rid, False, "rate_limited", "too many requests; slow down")
+        reply = self.replies.get(device.id, rid, self._clock())
+        if reply is None:
+            reply = self._answer_from_log(device, rid)
+        if reply is not None:
+            self.stats.duplicates += 1
+            self._publish(device.id, reply)
             return
         if len(self._tasks) >= MAX_IN_FLIGHT:
             self.stats.overloaded += 1
-            self._reply(device.id, rid, False, "busy", "controller overloaded; retry")
+            self._reply(device.id, rid, False, "busy", "系统繁忙，请稍后再试")
             return
-        answered[rid] = (now, None)
+        self._deciding.add(key)
         task = asyncio.get_running_loop().create_task(self._handle_request(device, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _allow(self, device_id: str) -> bool | str:
-        """Token bucket per device: a flooding device cannot starve the others. True, or
-        False (drop quietly), or "tell" (drop and answer ``rate_limited``, once a second)."""
-        now = self._clock()
-        bucket = self._buckets.get(device_id)
-        if bucket is None:
-            bucket = self._buckets[device_id] = _Bucket(stamp=now)
-        bucket.tokens = min(BUCKET_BURST, bucket.tokens + (now - bucket.stamp) * BUCKET_RATE)
-        bucket.stamp = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return True
-        self.stats.rate_limited += 1
-        if now - bucket.warned > 1.0:
-            bucket.warned = now
-            log.warning("device flooding; requests dropped", extra={"device": device_id})
-            return "tell"
-        return False
+    def _answer_from_log(self, device: Device, rid: int) -> proto.Reply | None:
+        """The answer recorded with a request that changed the hall (durable, so also from
+        before a restart). A kiosk's slip is sent again under its first command id: a kiosk
+        that printed it ignores the repeat (6.1), one that never got it prints it now."""
+        answer = self.hall.state.answers.get(device.id, rid, self.hall.now())
+        if answer is None:
+            return None
+        self.stats.answered_from_log += 1
+        reply = proto.Reply(id=answer.reply, rid=rid, ok=True, number=answer.number)
+        self.replies.put(device.id, rid, reply, self._clock())
+        ticket = self.hall.state.tickets.get(answer.ticket) if answer.ticket else None
+        if (
+            ticket is not None
+            and answer.printed is not None
+            and ticket.state in (TicketState.WAITING, TicketState.CALLED)
+        ):
+            self._print(device, _issued(ticket), command_id=answer.printed)
+        return reply
 
     async def _handle_request(self, device: Device, message: Any) -> None:
         rid: int = message.rid
@@ -350,10 +412,34 @@ class DeviceHub:
         except Exception as exc:  # a bug: tell the device
             log.exception("request failed", extra={"device": device.id})
             reply = self._make_reply(rid, False, "unavailable", str(exc)[:200])
-        answered = self._replies.setdefault(device.id, OrderedDict())
-        first_seen = answered[rid][0] if rid in answered else self._clock()
-        answered[rid] = (first_seen, reply)
+        finally:
+            self._deciding.discard((device.id, rid))
+        self.replies.put(device.id, rid, reply, self._clock())
         self._publish(device.id, reply)
+
+    async def _submit(
+        self, device: Device, rid: int, command: cmd.AnyCommand, *, printed: int | None = None
+    ) -> tuple[Receipt, int]:
+        """Submit a device's command with its ``RequestAnswered`` note; returns the receipt
+        and the id the reply must carry (recorded in the note)."""
+        reply_id = self._ids.next()
+
+        def note(events: list[ev.AnyEvent], at: int) -> ev.AnyEvent:
+            issued = next((e for e in events if isinstance(e, ev.TicketIssued)), None)
+            return ev.RequestAnswered(
+                at=at,
+                device=device.id,
+                rid=rid,
+                reply=reply_id,
+                number=_number(events),
+                ticket=issued.ticket if issued is not None else None,
+                printed=printed if issued is not None else None,
+            )
+
+        receipt = await self.hall.submit(command, annotate=note)
+        if _KILL_AFTER_COMMIT and receipt.seq:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return receipt, reply_id
 
     async def _execute(self, device: Device, message: Any) -> proto.Reply:
         rid: int = message.rid
@@ -365,8 +451,8 @@ class DeviceHub:
             return await self._rating(device, message)
         assert isinstance(message, proto.RatingTimeout)
         self._check_pad_ticket(device, message.ticket)
-        await self.hall.submit(cmd.MissEvaluation(ticket=message.ticket))
-        return self._make_reply(rid, True)
+        _, reply_id = await self._submit(device, rid, cmd.MissEvaluation(ticket=message.ticket))
+        return self._make_reply(rid, True, command_id=reply_id)
 
     async def _press(self, device: Device, press: proto.Press) -> proto.Reply:
         window = device.window
@@ -381,37 +467,37 @@ class DeviceHub:
         command = window_command(self.hall.state, window, operation)
         if command is None:  # one-metre-line reminder: voice only, nothing queued
             return self._make_reply(press.rid, True)
-        receipt = await self.hall.submit(command)
-        number = next(
-            (
-                e.number
-                for e in receipt.events
-                if isinstance(e, ev.TicketCalled | ev.TicketRecalled | ev.ServiceCalledBack)
-            ),
-            None,
+        receipt, reply_id = await self._submit(device, press.rid, command)
+        return self._make_reply(
+            press.rid, True, number=_number(receipt.events), command_id=reply_id
         )
-        return self._make_reply(press.rid, True, number=number)
 
     async def _take_ticket(self, device: Device, take: proto.TakeTicket) -> proto.Reply:
         printer = self.printer.get(device.id)
         if printer is not None and (printer.paper is proto.PaperLevel.OUT or printer.jam):
             raise Refused("printer_unavailable", "the kiosk's printer is out of paper or jammed")
-        receipt = await self.hall.submit(
+        printed = self._ids.next()
+        receipt, reply_id = await self._submit(
+            device,
+            take.rid,
             cmd.IssueTicket(
                 service=take.service, green_channel=take.green, appointment_id=take.appt
-            )
+            ),
+            printed=printed,
         )
         [issued] = [e for e in receipt.events if isinstance(e, ev.TicketIssued)]
-        self._print(device, issued)
-        return self._make_reply(take.rid, True, number=issued.number)
+        self._print(device, issued, command_id=printed)
+        return self._make_reply(take.rid, True, number=issued.number, command_id=reply_id)
 
-    def _print(self, device: Device, issued: ev.TicketIssued) -> None:
+    def _print(
+        self, device: Device, issued: ev.TicketIssued, *, command_id: int | None = None
+    ) -> None:
         state = self.hall.state
         service = self.config.service(issued.service)
         ahead = max(0, state.waiting_by_service.get(issued.service, 1) - 1)
         local = datetime.fromtimestamp(issued.at / 1000, self._tz)
         message = proto.PrintTicket(
-            id=self._ids.next(),
+            id=command_id if command_id is not None else self._ids.next(),
             number=issued.number,
             service=service.name if service else issued.service,
             ahead=ahead,
@@ -427,20 +513,22 @@ class DeviceHub:
         if ticket is not None and ticket.rating_id and ticket.rating_id == rating.rating_id:
             self.stats.duplicates += 1  # re-sent after a lost reply: already recorded
             return self._make_reply(rating.rid, True)
-        await self.hall.submit(
+        _, reply_id = await self._submit(
+            device,
+            rating.rid,
             cmd.Rate(
                 ticket=rating.ticket,
                 level=_LEVELS[rating.level],
                 channel=cmd.RatingChannel.WINDOW_PAD,
                 reasons=tuple(rating.reasons),
                 rating_id=rating.rating_id,
-            )
+            ),
         )
         assert device.window is not None
         self.extras.thanks_until_ms[device.window] = self.hall.now() + THANKS_SECONDS * 1000
         self._dirty_windows.add(device.window)
         self._schedule_window_flush()
-        return self._make_reply(rating.rid, True)
+        return self._make_reply(rating.rid, True, command_id=reply_id)
 
     def _check_pad_ticket(self, device: Device, ticket_id: int) -> Ticket | None:
         """A pad may only rate services finished at its own window."""
@@ -476,15 +564,7 @@ class DeviceHub:
         ticket = self.hall.state.tickets.get(ticket_id)
         if ticket is None or ticket.state not in (TicketState.WAITING, TicketState.CALLED):
             raise Refused("not_reprintable", f"ticket {ticket_id} is not waiting or called")
-        issued = ev.TicketIssued(
-            at=ticket.issued_at,
-            ticket=ticket.id,
-            number=ticket.number,
-            seq=ticket.seq,
-            service=ticket.service,
-            day=ticket.day,
-        )
-        self._print(device, issued)
+        self._print(device, _issued(ticket))
 
     # -- outbound ------------------------------------------------------------------------
 
@@ -581,7 +661,13 @@ class DeviceHub:
         self._publish(device_id, self._make_reply(rid, ok, code, text))
 
     def _make_reply(
-        self, rid: int, ok: bool, code: str | None = None, text: str = "", number: str | None = None
+        self,
+        rid: int,
+        ok: bool,
+        code: str | None = None,
+        text: str = "",
+        number: str | None = None,
+        command_id: int | None = None,
     ) -> proto.Reply:
         if ok:
             self.stats.replies_ok += 1
@@ -590,5 +676,46 @@ class DeviceHub:
             if code is not None:
                 self.stats.refusals[code] = self.stats.refusals.get(code, 0) + 1
         return proto.Reply(
-            id=self._ids.next(), rid=rid, ok=ok, code=code, text=text[:256], number=number
+            id=command_id if command_id is not None else self._ids.next(),
+            rid=rid,
+            ok=ok,
+            code=code,
+            text=text[:256],
+            number=number,
         )
+
+    def drop_counts(self) -> dict[str, int]:
+        """What was dropped or forgotten to stay bounded, by reason (for /metrics)."""
+        link_stats = getattr(self.link, "stats", None)
+        evictions = getattr(self.link, "topic_cache_evictions", None)
+        return {
+            "rate_limited": self.stats.rate_limited,
+            "gated_unread": getattr(link_stats, "gated", 0),
+            "bad_payload": self.stats.bad_payloads,
+            "unknown_device": self.stats.unknown_devices,
+            "reply_cache_evicted": self.replies.evicted,
+            "topic_cache_evicted": evictions() if callable(evictions) else 0,
+            "inbound_queue_full": getattr(link_stats, "dropped", 0),
+        }
+
+
+def _number(events: list[ev.AnyEvent]) -> str | None:
+    """The ticket number a request's reply names: the ticket taken or called."""
+    for e in events:
+        if isinstance(
+            e, ev.TicketIssued | ev.TicketCalled | ev.TicketRecalled | ev.ServiceCalledBack
+        ):
+            return e.number
+    return None
+
+
+def _issued(ticket: Ticket) -> ev.TicketIssued:
+    """A ticket's issue, rebuilt to print its slip again."""
+    return ev.TicketIssued(
+        at=ticket.issued_at,
+        ticket=ticket.id,
+        number=ticket.number,
+        seq=ticket.seq,
+        service=ticket.service,
+        day=ticket.day,
+    )

@@ -30,6 +30,7 @@ import msgspec
 from msgspec import Meta
 
 from firmware_protocols.base import EncodeError
+from firmware_protocols.msgpack_peek import peek_int
 
 PROTOCOL_VERSION: Final = 1
 MAX_PAYLOAD: Final = 4096
@@ -516,12 +517,14 @@ class PayloadErrorReason(enum.Enum):
 
 
 class PayloadError(ValueError):
-    """A payload that is not a valid v1 message for the direction it was read in."""
+    """A payload that is not a valid v1 message for the direction it was read in. ``rid``: the
+    request id it carried, when that could be read (so the error reply can name the request)."""
 
-    def __init__(self, reason: PayloadErrorReason, detail: str) -> None:
+    def __init__(self, reason: PayloadErrorReason, detail: str, rid: int | None = None) -> None:
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.rid = rid
 
 
 class _Envelope(msgspec.Struct):
@@ -562,10 +565,27 @@ def _syntax_error(exc: msgspec.DecodeError | UnicodeDecodeError) -> PayloadError
 def _decode(
     payload: bytes, decoder: msgspec.msgpack.Decoder[M], tags: frozenset[str], direction: str
 ) -> M:
-    if len(payload) > MAX_PAYLOAD:
+    if len(payload) > MAX_PAYLOAD:  # refused unread: no request id either
         raise PayloadError(
             PayloadErrorReason.OVERSIZED, f"{len(payload)} bytes, limit {MAX_PAYLOAD}"
         )
+    try:
+        return _decode_checked(payload, decoder, tags, direction)
+    except RecursionError:
+        # Nesting deeper than the decoder's stack allows (a few KB of nested arrays): no v1
+        # message nests more than three levels, so it is a bad field, not a crash.
+        error = PayloadError(PayloadErrorReason.INVALID_FIELD, "nested too deeply")
+    except PayloadError as exc:
+        error = exc
+    rid = peek_int(payload, "rid")
+    if rid is not None and 0 <= rid <= 2**32 - 1:
+        error.rid = rid
+    raise error
+
+
+def _decode_checked(
+    payload: bytes, decoder: msgspec.msgpack.Decoder[M], tags: frozenset[str], direction: str
+) -> M:
     try:
         envelope = _envelope_decoder.decode(payload)
     except msgspec.ValidationError as exc:

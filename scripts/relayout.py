@@ -37,6 +37,7 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("controller/engine.py", "controller/core/engine.py"),
     ("controller/queries.py", "controller/core/queries.py"),
     ("controller/ports.py", "controller/core/ports.py"),
+    ("controller/answers.py", "controller/core/answers.py"),
     ("controller/haochaping/workdays.py", "controller/core/workdays.py"),
     ("controller/haochaping/case_numbers.py", "controller/core/case_numbers.py"),
     # daemon: the process around the halls
@@ -76,6 +77,7 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("tests/controller/test_demo.py", "tests/controller/cli/test_demo.py"),
     ("tests/controller/auth/test_cli.py", "tests/controller/cli/test_user.py"),
     ("tests/controller/test_days.py", "tests/controller/core/test_days.py"),
+    ("tests/controller/test_answers.py", "tests/controller/core/test_answers.py"),
     ("tests/controller/test_days_stateful.py", "tests/controller/core/test_days_stateful.py"),
     ("tests/controller/test_soak_days.py", "tests/controller/daemon/test_soak_days.py"),
     ("tests/controller/test_snapshots.py", "tests/controller/daemon/test_snapshots.py"),

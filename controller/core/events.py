@@ -232,6 +232,20 @@ class HallConfigured(Event, frozen=True, tag="hall_configured"):
     digest: str
 
 
+class RequestAnswered(Event, frozen=True, tag="request_answered"):
+    """The record it ends was caused by request ``rid`` of MQTT device ``device`` and answered
+    by reply command ``reply`` (with ``number``; for a kiosk, ``ticket`` was printed by command
+    ``printed``). A re-send of that rid within ten minutes, even after a restart, gets the same
+    answer and changes nothing (docs/protocol/mqtt.md 6.2; ``controller.core.answers``)."""
+
+    device: str
+    rid: int
+    reply: int
+    number: str | None = None
+    ticket: int | None = None
+    printed: int | None = None
+
+
 AnyEvent = (
     TicketIssued
     | AppointmentRegistered
@@ -262,6 +276,7 @@ AnyEvent = (
     | EvaluationMissed
     | DayClosed
     | HallConfigured
+    | RequestAnswered
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -38,6 +38,11 @@ class Receipt:
     seq: int
 
 
+Annotation = Callable[[list[ev.AnyEvent], int], ev.AnyEvent]
+"""Given a command's events and the time, one more event for the same record: where the
+command came from (``ev.RequestAnswered``), durable with what it caused or not at all."""
+
+
 class HallPort(Protocol):
     """What a device driver needs of a hall (``controller.daemon.runtime.HallRuntime`` is one)."""
 
@@ -49,6 +54,8 @@ class HallPort(Protocol):
 
     def now(self) -> int: ...
 
-    async def submit(self, command: cmd.AnyCommand) -> Receipt: ...
+    async def submit(
+        self, command: cmd.AnyCommand, *, annotate: Annotation | None = None
+    ) -> Receipt: ...
 
     def subscribe(self, subscriber: Callable[[list[ev.AnyEvent], int], None]) -> None: ...

@@ -16,6 +16,7 @@ import msgspec
 
 from controller.config.model import HallConfig, PriorityClass
 from controller.core import events as ev
+from controller.core.answers import AnsweredRequests
 from controller.core.commands import RatingLevel, VerificationOutcome
 from controller.core.lifecycle import (
     CASE_TRANSITIONS,
@@ -182,6 +183,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     next_case_id: int = 1
     last_closed_day: str = ""
     ticket_days: list[str] = msgspec.field(default_factory=list)
+    answers: list[ev.RequestAnswered] = msgspec.field(default_factory=list)
 
 
 class HallState:
@@ -226,6 +228,7 @@ class HallState:
         self.open_cases: dict[int, Case] = {}
         self.next_case_id = 1
         self.next_case_due = NO_DEADLINE  # earliest unescalated deadline of an open case
+        self.answers = AnsweredRequests()  # device requests of the last 10 minutes
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -260,6 +263,7 @@ class HallState:
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
             ev.HallConfigured: self._configured,
+            ev.RequestAnswered: self.answers.add,
         }
 
     # -- folding -------------------------------------------------------------------------
@@ -680,6 +684,7 @@ class HallState:
             next_case_id=self.next_case_id,
             last_closed_day=self.last_closed_day,
             ticket_days=sorted(self.ticket_days),
+            answers=self.answers.to_list(),
         )
 
     @classmethod
@@ -721,6 +726,8 @@ class HallState:
             if case.state is not CaseState.CLOSED:
                 state.open_cases[case.id] = case
         state._refresh_case_due()
+        for answer in snap.answers:
+            state.answers.add(answer)
         return state
 
     # -- comparison (replay equivalence) -----------------------------------------------------

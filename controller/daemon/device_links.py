@@ -17,6 +17,7 @@ from devices.availability import Availability
 from devices.hub import DeviceHub
 from devices.mqtt.link import Inbound, LinkConfig, MqttLink
 from devices.serial_devices import SerialDevices, build_buses
+from firmware_protocols.mqtt_v1 import PayloadError
 
 log = logging.getLogger("hallctl.daemon")
 
@@ -64,13 +65,17 @@ def _start_mqtt(
     def deliver(item: Inbound, box: list[DeviceHub] = hub_box) -> None:
         box[0].on_inbound(item)
 
-    def bad(device: str, reason: str, detail: str, box: list[DeviceHub] = hub_box) -> None:
-        box[0].on_bad_payload(device, reason, detail)
+    def bad(device: str, error: PayloadError, box: list[DeviceHub] = hub_box) -> None:
+        box[0].on_bad_payload(device, error)
+
+    def gate(device: str, box: list[DeviceHub] = hub_box) -> bool:
+        return box[0].admits(device)
 
     link = MqttLink(
         LinkConfig(host=config.mqtt.host, port=config.mqtt.port, hall=runtime.hall_id),
         handler=deliver,
         on_bad_message=bad,
+        gate=gate,
     )
     hub = (
         DeviceHub(runtime, link, followup_url=url, retry_delays=retry_delays)

@@ -32,7 +32,7 @@ from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.core.engine import HallEngine
 from controller.core.lifecycle import Rejected
-from controller.core.ports import HallUnavailable, Receipt
+from controller.core.ports import Annotation, HallUnavailable, Receipt
 from controller.core.state import HallState
 from controller.daemon.snapshots import SnapshotWriter, decode_snapshot
 from controller.store.base import EventStore, KeyClaim, StoreFault, fault_of
@@ -137,10 +137,17 @@ class HallRuntime:
         # Never let the log's clock run backwards (an NTP step, a VM pause).
         return max(self._clock(), self.engine.state.clock_ms)
 
-    async def submit(self, command: cmd.AnyCommand, *, claim: KeyClaim | None = None) -> Receipt:
+    async def submit(
+        self,
+        command: cmd.AnyCommand,
+        *,
+        claim: KeyClaim | None = None,
+        annotate: Annotation | None = None,
+    ) -> Receipt:
         """Decide, make durable, notify; raises ``Rejected`` (nothing changed) or
         ``HallUnavailable``. ``claim``: an idempotency key, recorded in the same transaction
-        as the command's record (alone when the command logs nothing)."""
+        as the command's record (alone when the command logs nothing). ``annotate``: see
+        ``Annotation`` (not called when the command caused no events)."""
         if self._failed is not None:
             stopped = f"hall {self.hall_id} stopped: {self._failed}"
             raise unavailable(stopped, fault_of(self._failed))
@@ -157,6 +164,10 @@ class HallRuntime:
             if claim is not None:
                 await self._append([], claim)
             return Receipt(events, 0)
+        if annotate is not None:
+            note = annotate(events, self.now())
+            self.engine.state.apply(note)
+            events = [*events, note]
         return Receipt(events, await self._commit(events, claim))
 
     async def _append(self, payloads: list[bytes], claim: KeyClaim | None) -> list[int]:

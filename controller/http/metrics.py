@@ -112,6 +112,11 @@ class _DaemonCollector(Collector):
             "Days until official holiday data runs out (alert at 60, below 0: estimated)",
             labels=["hall"],
         )
+        dropped = CounterMetricFamily(
+            "hallctl_device_dropped",
+            "Device messages dropped or answers forgotten to stay bounded, by reason",
+            labels=["hall", "reason"],
+        )
         for hall_id, runtime in ctx.halls.items():
             state = runtime.state
             coverage = runtime.engine.calendar_coverage(runtime.now())
@@ -139,7 +144,10 @@ class _DaemonCollector(Collector):
             requests.add_metric([hall_id], hub.stats.requests)
             retries.add_metric([hall_id], hub.stats.retries)
             unacked.add_metric([hall_id], len(hub.outbound))
-        yield from (online, total, received, sent, requests, retries, unacked, waiting)
+            drop_counts = getattr(hub, "drop_counts", None)
+            for reason, count in (drop_counts() if drop_counts else {}).items():
+                dropped.add_metric([hall_id, reason], count)
+        yield from (online, total, received, sent, requests, retries, unacked, waiting, dropped)
         yield from (accepted, rejected, log_seq, calendar)
         committer = ctx.committer
         if committer is not None:

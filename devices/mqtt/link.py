@@ -22,6 +22,13 @@ whose client drops the same way but silently), so the link cannot refuse it; eac
 counted in ``stats.dropped`` and logged (first drop of a burst, then every 1000th, then once
 when the queue accepts again). Nothing is lost for good by design of the protocol: devices
 re-send requests until a reply comes, and status topics are retained.
+
+Hostile input. A ``gate`` (the hub's token buckets) is asked with the device id, which the
+topic names, *before* a device's payload is decoded: a flooding device costs a topic lookup per
+message, not a decode. Undecodable payloads are counted in ``stats.decode_errors`` and logged
+at most every ``BAD_LOG_EVERY_S`` seconds with the count since the last line, never once per
+message. The per-topic caches are LRUs (``devices.lru``): a million unknown device ids cost
+the same memory as a few thousand.
 """
 
 from __future__ import annotations
@@ -36,14 +43,17 @@ from typing import Any
 
 import gmqtt  # type: ignore[import-untyped]
 
+from devices.lru import Lru
 from devices.mqtt.ids import MonotonicIds
 from devices.mqtt.reconnect import BackoffPolicy, LinkState, Reconnector
+from devices.throttle import QuietWarning
 from firmware_protocols import mqtt_v1 as proto
 
 log = logging.getLogger(__name__)
 
 DROP_LOG_EVERY = 1000
-PARSED_TOPICS_MAX = 65_536  # remembered topic parses (a hall has a few thousand topics)
+TOPIC_CACHE_MAX = 4096  # remembered topics each way (a hall has a few thousand)
+BAD_LOG_EVERY_S = 10.0
 CLOSE_WITHIN = 2.0
 
 
@@ -71,7 +81,8 @@ class LinkStats:
     received: int = 0  # PUBLISH packets that reached the link
     delivered: int = 0  # handed to the handler or the queue
     published: int = 0  # commands and status messages sent
-    decode_errors: int = 0  # bad topic or payload (logged with the reason)
+    decode_errors: int = 0  # bad topic or payload (logged now and then, with a count)
+    gated: int = 0  # dropped unread: the sending device is over its rate limit
     dropped: int = 0  # inbound queue full
     backlogged: int = 0  # publishes that waited for the broker's receive window
     unsent: int = 0  # backlogged publishes discarded because the connection was lost
@@ -119,9 +130,11 @@ class _OneShotClient(gmqtt.Client):  # type: ignore[misc]
 
 
 Handler = Callable[[Inbound], None]
-BadMessageHandler = Callable[[str, str, str], None]
-"""Called with (device id, reason, detail) for an undecodable payload on a device's up topic,
+BadMessageHandler = Callable[[str, proto.PayloadError], None]
+"""Called with (device id, error) for an undecodable payload on a device's up or status topic,
 so the device can be told why (the link itself only moves bytes)."""
+Gate = Callable[[str], bool]
+"""Asked with a device id before its payload is decoded; False drops the payload unread."""
 
 
 class MqttLink:
@@ -134,9 +147,12 @@ class MqttLink:
         handler: Handler | None = None,
         sessions: MonotonicIds | None = None,
         on_bad_message: BadMessageHandler | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.config = config
         self._on_bad_message = on_bad_message
+        self._gate = gate
+        self._bad_log = QuietWarning(BAD_LOG_EVERY_S)
         self.hall = proto.check_id(config.hall, "hall")
         self._client_id = config.client_id or f"hallctl-{self.hall}"
         self._handler = handler
@@ -156,8 +172,8 @@ class MqttLink:
         self._backlog: collections.deque[tuple[str, bytes, bool]] = collections.deque()
         self._status_topic = proto.controller_status_topic(self.hall)
         # Topic strings are checked once per device, not once per message.
-        self._down_topics: dict[str, str] = {}
-        self._parsed: dict[str, proto.TopicAddress] = {}
+        self._down_topics: Lru[str, str] = Lru(TOPIC_CACHE_MAX)
+        self._parsed: Lru[str, proto.TopicAddress] = Lru(TOPIC_CACHE_MAX)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -183,7 +199,8 @@ class MqttLink:
         payload = proto.encode(message, check=False)  # our own structs: valid by construction
         topic = self._down_topics.get(device)
         if topic is None:
-            topic = self._down_topics[device] = proto.down_topic(self.hall, device)
+            topic = proto.down_topic(self.hall, device)
+            self._down_topics.put(device, topic)
         self._publish(topic, payload, retain=False, qos=self.config.device_qos)
 
     async def close(self) -> None:
@@ -375,41 +392,62 @@ class MqttLink:
             self._connected.clear()
             self._lost.set()
 
+    def topic_cache_evictions(self) -> int:
+        """Topics forgotten to keep the caches bounded (many distinct device ids seen)."""
+        return self._parsed.evicted + self._down_topics.evicted
+
     def _on_message(
         self, client: Any, topic: str, payload: bytes, qos: int, properties: dict[str, Any]
     ) -> None:
         if client is not self._client:
             return
         self.stats.received += 1
+        address: proto.TopicAddress | None = None
         try:
             address = self._parsed.get(topic)
             if address is None:
                 address = proto.parse_topic(topic)
-                if len(self._parsed) < PARSED_TOPICS_MAX:
-                    self._parsed[topic] = address
+                self._parsed.put(topic, address)
             if address.channel is proto.Channel.CONTROLLER_STATUS:
                 self._check_controller_status(proto.decode_status(payload))
                 return
-            if address.device is None or address.channel not in (
-                proto.Channel.UP,
-                proto.Channel.STATUS,
-            ):
+            device = address.device
+            if device is None or address.channel not in (proto.Channel.UP, proto.Channel.STATUS):
                 raise proto.TopicError(f"unexpected topic {topic!r}")
+            if self._gate is not None and not self._gate(device):
+                self.stats.gated += 1
+                return
             decode = proto.decode_up if address.channel is proto.Channel.UP else proto.decode_status
             message = decode(payload)
         except (proto.TopicError, proto.PayloadError) as exc:
-            self.stats.decode_errors += 1
-            log.warning("hall %s: dropped bad message on %s: %s", self.hall, topic, exc)
-            if isinstance(exc, proto.PayloadError) and self._on_bad_message is not None:
-                try:
-                    address = proto.parse_topic(topic)
-                except proto.TopicError:
-                    return
-                if address.device is not None and address.channel is proto.Channel.UP:
-                    self._on_bad_message(address.device, exc.reason.value, str(exc))
+            self._bad_message(topic, address, exc)
             return
         retained = bool(properties.get("retain", 0))
-        self._deliver(Inbound(address.hall, address.device, address.channel, message, retained))
+        self._deliver(Inbound(address.hall, device, address.channel, message, retained))
+
+    def _bad_message(
+        self,
+        topic: str,
+        address: proto.TopicAddress | None,
+        exc: proto.TopicError | proto.PayloadError,
+    ) -> None:
+        self.stats.decode_errors += 1
+        count = self._bad_log.due(asyncio.get_running_loop().time())
+        if count is not None:
+            log.warning(
+                "hall %s: dropped bad message on %s: %s (%d bad messages since the last report)",
+                self.hall,
+                topic[:200],
+                exc,
+                count,
+            )
+        if (
+            isinstance(exc, proto.PayloadError)
+            and self._on_bad_message is not None
+            and address is not None
+            and address.device is not None
+        ):
+            self._on_bad_message(address.device, exc)
 
     def _check_controller_status(self, message: proto.Birth | proto.Will) -> None:
         """Repair a stale will that overwrote our birth; warn about a second controller."""

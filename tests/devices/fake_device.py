@@ -76,6 +76,8 @@ class FakeDevice:
         self.received.append(message)
         if self.auto_ack and isinstance(message, proto.Show | proto.PrintTicket | proto.Rebirth):
             self.send(proto.Ack(id=message.id, ok=True))
+        if self.auto_ack and isinstance(message, proto.Rebirth):
+            self.birth()  # re-announce the same session (protocol 3.2)
         self._changed.set()
         return 0
 

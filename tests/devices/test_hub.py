@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
@@ -25,6 +26,7 @@ from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.halls import small_hall
 from tests.devices.fake_device import FakeDevice
+from tests.devices.mqtt.test_link import eventually
 
 P = proto.PressOp
 
@@ -264,8 +266,11 @@ async def test_flooding_device_is_limited_and_others_still_served(hall: Hall) ->
             m for m in flooder.received if isinstance(m, proto.Reply) and m.code == "rate_limited"
         ]
 
-    # the whole flood reached the hub (or the link's full inbound queue), and a refusal came back
-    await until(lambda: stats.requests + link.stats.dropped >= 301)  # type: ignore[attr-defined]
+    # the whole flood reached the hub, or was turned away unread by the link (the sender's bucket
+    # was empty, or the inbound queue full), and a refusal came back
+    await until(
+        lambda: stats.requests + link.stats.dropped + link.stats.gated >= 301  # type: ignore[attr-defined]
+    )
     await until(told)
     assert stats.rate_limited > 0
     assert len(told()) <= 3, "the flooder is told, about once a second, not once per message"
@@ -368,3 +373,88 @@ async def test_kiosk_checks_in_a_booking_by_its_code(hall: Hall) -> None:
     kiosk.send(proto.TakeTicket(rid=3, service="A", appt="NOPE"))
     unknown = await kiosk.reply_to(3)
     assert not unknown.ok and unknown.code == "unknown_appointment"
+
+
+async def test_a_replacement_device_with_a_lower_session_gets_its_state_and_stays_lit(
+    hall: Hall,
+) -> None:
+    old = await hall.device("led-1", "window_display")
+    old.session = 41  # FakeDevice counts up from here: the old strip's birth is session 42
+    await old.disconnect()
+    await old.connect()
+    await old.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
+    status = hall.hub.availability.devices["led-1"]
+    assert status.online and status.session == 42
+
+    # A new strip (wiped flash: counts from 1) comes up while the broker still thinks the old
+    # one is connected; then the broker notices the old one is gone and publishes its will 42.
+    new = await hall.device("led-1", "window_display")
+    state = await new.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
+    assert state.lines == ["暂停服务"]
+    assert status.online and status.session == 1
+    await old.drop()
+    # The stale will is answered with a rebirth; the new strip re-announces session 1.
+    rebirth = await new.wait_for(lambda m: isinstance(m, proto.Rebirth))
+    await new.wait_for(lambda m: isinstance(m, proto.Show) and m.id > rebirth.id)
+    assert status.online and status.session == 1
+    # And the new strip is still driven: a login changes what it shows.
+    caller = await hall.device("caller-1", "caller")
+    assert (await press(caller, P.LOGIN, staff="1001")).ok
+    await new.state_where(lambda s: s.mode is proto.DisplayMode.IDLE)
+
+
+@pytest.mark.parametrize(
+    ("payload", "rid"),
+    [
+        (b"\x91" * 4095 + b"\x01", 0),  # 4 KB of nested arrays: no rid to read
+        (b"\x84\xa1t\xabtake_ticket\xa1v\x01\xa3rid\x05\xa7service" + b"\x91" * 4000, 5),
+        (b"\x81\xa1x" + b"\x91" * 100_000, 0),  # 100k nested arrays: too big to read at all
+    ],
+)
+async def test_deeply_nested_payload_gets_an_error_reply_and_changes_nothing(
+    hall: Hall, payload: bytes, rid: int
+) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    before = hall.daemon.halls["demo"].state.fingerprint()
+    kiosk.send_raw(payload)
+    reply = await kiosk.wait_for(lambda m: isinstance(m, proto.Reply) and not m.ok)
+    assert isinstance(reply, proto.Reply) and reply.rid == rid
+    assert reply.code == ("oversized" if len(payload) > proto.MAX_PAYLOAD else "invalid_field")
+    assert hall.daemon.halls["demo"].state.fingerprint() == before
+    # The link and the hub are unharmed: the next request is served.
+    kiosk.send(proto.TakeTicket(rid=6, service="A"))
+    assert (await kiosk.reply_to(6)).number == "A001"
+
+
+async def test_a_bad_request_is_refused_under_its_own_rid(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    bad = {"t": "take_ticket", "v": 1, "rid": 31, "service": "A", "green": "yes"}
+    kiosk.send_raw(msgspec.msgpack.encode(bad))
+    reply = await kiosk.reply_to(31)
+    assert not reply.ok and reply.code == "invalid_field" and "green" in reply.text
+    assert hall.daemon.halls["demo"].state.totals.issued == 0
+
+
+async def test_a_garbage_flood_is_dropped_unread_once_over_budget(hall: Hall) -> None:
+    kiosk = await hall.device("kiosk-1", "kiosk")
+    link = hall.hub.link
+    for _ in range(2000):
+        kiosk.client.publish(proto.up_topic("demo", "kiosk-1"), b"\xc1 garbage", qos=0)
+    await eventually(lambda: link.stats.received >= 2000 + 1, 10)  # the flood and the birth
+    stats = hall.hub.stats
+    # The burst (40) and about one a second beyond it were decoded; the rest never were.
+    assert link.stats.gated >= 2000 - 40 - 20
+    assert stats.bad_payloads == link.stats.decode_errors <= 40 + 20
+    told = [m for m in kiosk.received if isinstance(m, proto.Reply)]
+    assert len(told) <= 40 + 20
+    assert hall.hub.drop_counts()["gated_unread"] == link.stats.gated
+    # Its budget comes back at 20 a second: the kiosk's next good request is served.
+    rid = kiosk.next_rid()
+    deadline = time.monotonic() + 3
+    while True:
+        kiosk.send(proto.TakeTicket(rid=rid, service="A"))
+        with contextlib.suppress(TimeoutError):
+            reply = await kiosk.reply_to(rid, within=0.5)
+            break
+        assert time.monotonic() < deadline
+    assert reply.ok and reply.number == "A001"

@@ -302,3 +302,55 @@ def test_any_well_formed_map_gives_a_message_or_payload_error(
             decode(data)
         except p.PayloadError as exc:
             assert exc.reason is not R.NOT_MSGPACK
+
+
+# --- hostile nesting and the request id of a refused payload ---------------------------------
+
+
+_DEEP_FIELD = b"\x84\xa1t\xabtake_ticket\xa1v\x01\xa3rid\x05\xa7service" + b"\x91" * 4000 + b"\x01"
+
+
+@pytest.mark.parametrize(
+    ("payload", "rid"),
+    [
+        (b"\x91" * 4095 + b"\x01", None),  # 4 KB of nested arrays: no map, no rid
+        (b"\x81\xa1x" + b"\x91" * 4000 + b"\x01", None),  # nested in an unknown key, no rid
+        (_DEEP_FIELD, 5),  # nested in a field after a readable rid
+        (b"\xde\x00\x01\xa1x" + b"\xdc\x00\x01" * 1300 + b"\x01", None),  # array16 nesting
+    ],
+)
+def test_deep_nesting_is_an_invalid_field_not_a_crash(payload: bytes, rid: int | None) -> None:
+    assert len(payload) <= p.MAX_PAYLOAD
+    for decode in (p.decode_up, p.decode_status, p.decode_down):
+        with pytest.raises(p.PayloadError) as info:
+            decode(payload)
+        assert info.value.reason is R.INVALID_FIELD
+        assert info.value.rid == rid
+
+
+def test_a_readable_rid_is_carried_by_the_payload_error() -> None:
+    whole = p.encode(p.TakeTicket(rid=77, service="A"))
+    cases = {
+        whole[:-4]: (R.TRUNCATED, 77),
+        _packb({"t": "take_ticket", "v": 2, "rid": 78}): (R.WRONG_VERSION, 78),
+        _packb({"t": "take_ticket", "v": 1, "rid": 79, "service": 5}): (R.INVALID_FIELD, 79),
+        _packb({"t": "take_ticket", "v": 1, "rid": 2**32, "service": "A"}): (R.INVALID_FIELD, None),
+        _packb({"t": "take_ticket", "v": 1, "rid": -1, "service": "A"}): (R.INVALID_FIELD, None),
+        _packb({"t": "take_ticket", "v": 1, "rid": "7", "service": "A"}): (R.INVALID_FIELD, None),
+        b"\xc1\xc1 not msgpack": (R.NOT_MSGPACK, None),
+        _packb({"t": "ping", "v": 1}) + b"\x00" * 5000: (R.OVERSIZED, None),  # never read
+    }
+    for payload, (reason, rid) in cases.items():
+        with pytest.raises(p.PayloadError) as info:
+            p.decode_up(payload)
+        assert (info.value.reason, info.value.rid) == (reason, rid), payload[:20]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=256), st.integers(0, 2**32 - 1))
+def test_peeking_a_rid_never_raises_and_finds_a_leading_one(tail: bytes, rid: int) -> None:
+    from firmware_protocols.msgpack_peek import peek_int
+
+    assert peek_int(tail, "rid") is None or isinstance(peek_int(tail, "rid"), int)
+    # A map whose first key is rid: readable whatever garbage follows.
+    assert peek_int(b"\x83\xa3rid" + _packb(rid) + tail, "rid") == rid

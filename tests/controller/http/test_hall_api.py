@@ -223,6 +223,12 @@ async def test_metrics_expose_devices_queues_and_latencies(console: Console) -> 
     console.hub.on_inbound(type("Inbound", (), {"device": "kiosk-1", "message": ack})())
     text = await (await console.client.get("/metrics")).text()
     assert f'hallctl_device_ack_seconds_count{{hall="{HALL}"}} 1.0' in text
+    # What bounded memory dropped is counted by reason (here: an unconfigured device).
+    for ghost in ("ghost-1", "ghost-2"):
+        console.hub.on_inbound(type("Inbound", (), {"device": ghost, "message": ack})())
+    text = await (await console.client.get("/metrics")).text()
+    assert f'hallctl_device_dropped_total{{hall="{HALL}",reason="unknown_device"}} 2.0' in text
+    assert f'hallctl_device_dropped_total{{hall="{HALL}",reason="reply_cache_evicted"}} 0.0' in text
 
 
 async def test_metrics_expose_the_haochaping_outbox_lag() -> None:

@@ -139,6 +139,37 @@ async def test_bad_payloads_and_handler_errors_are_counted(
     assert "not_msgpack" in caplog.text and "driver bug" in caplog.text
 
 
+async def test_the_gate_drops_unread_and_bad_payloads_are_logged_quietly(
+    mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad: list[tuple[str, p.PayloadError]] = []
+    got: list[Inbound] = []
+    config = LinkConfig(host=mosquitto.host, port=mosquitto.port, hall=HALL, backoff=FAST)
+    link = MqttLink(
+        config,
+        handler=got.append,
+        on_bad_message=lambda device, error: bad.append((device, error)),
+        gate=lambda device: device != "flooder",
+    )
+    async with link:
+        await asyncio.wait_for(link.wait_connected(), 3)
+        async with peer(mosquitto) as device:
+            send = device.client.publish
+            for _ in range(200):
+                send(p.up_topic(HALL, "kp-1"), b"\xc1garbage", qos=0)
+                send(p.up_topic(HALL, "flooder"), b"\xc1garbage", qos=0)
+            send(p.up_topic(HALL, "flooder"), p.encode(p.RebirthRequest()), qos=0)
+            truncated = p.encode(p.TakeTicket(rid=12, service="A"))[:-3]
+            send(p.up_topic(HALL, "kp-1"), truncated, qos=0)
+            await eventually(lambda: link.stats.gated + link.stats.decode_errors >= 402)
+    assert link.stats.gated == 201 and not got  # the flooder's messages were never decoded
+    assert link.stats.decode_errors == len(bad) == 201
+    assert {d for d, _ in bad} == {"kp-1"}
+    assert (bad[-1][1].reason, bad[-1][1].rid) == (p.PayloadErrorReason.TRUNCATED, 12)
+    lines = [r for r in caplog.records if "dropped bad message" in r.getMessage()]
+    assert len(lines) == 1 and "(1 bad messages since the last report)" in lines[0].getMessage()
+
+
 # --- availability -----------------------------------------------------------------------------
 
 

@@ -47,15 +47,15 @@ class Gate(enum.Enum):
 _GATE_TEXT: Final = {
     Gate.OPERATOR: "operator or admin",
     Gate.ADMIN: "admin (otherwise the daemon's clock)",
-    Gate.RATING_SOURCE: "an integration token with scope rating_source:<channel> "
-    "(pc, mobile, phone, sms)",
+    Gate.RATING_SOURCE: "evaluator devices (device hub); over the API only an integration "
+    "token with scope rating_source:<channel> for pc, mobile, phone, sms",
     Gate.DEVICES: "evaluator devices only (device hub), never the API",
     Gate.QR_LINK: "the citizen's signed QR link only (/hcp/{hall}/{ticket})",
     Gate.FOLLOWUP: "duty followup; not the rated clerk",
     Gate.DEPARTMENT: "duty department over the case's department; not the rated clerk",
     Gate.REVIEWER: "duty reviewer; neither the rated clerk nor the appeal's filer",
-    Gate.CONTACT_ROUTE: "duty followup, through POST .../cases/{case}/contact-details "
-    "or .../call only; not the rated clerk",
+    Gate.CONTACT_ROUTE: "duty followup, only through POST .../haochaping/contacts/{case} "
+    "(and .../call); not the rated clerk",
 }
 
 COMMAND_GATES: Final[dict[str, Gate]] = {

@@ -26,8 +26,11 @@ from argon2 import PasswordHasher
 from controller.auth import passwords
 from controller.auth.model import (
     ACCESS_STREAM,
+    ALL_DEPARTMENTS,
     ActionAudited,
     AnyAccessEvent,
+    DutiesChanged,
+    Duty,
     PasswordChanged,
     Role,
     RoleChanged,
@@ -39,6 +42,7 @@ from controller.auth.model import (
     UserDisabled,
     decode_access_record,
     encode_access_record,
+    scope_channel,
 )
 from controller.store.base import EventStore, StoreError, fault_of
 
@@ -47,6 +51,9 @@ AUDIT_MEMORY: Final = 5000
 THROTTLE_FAILURES: Final = 5
 THROTTLE_WINDOW_S: Final = 60.0
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+DEPARTMENT_ID = re.compile(r"^(\*|[A-Za-z0-9_.-]{1,64})$")
+STAFF_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+MAX_SCOPES: Final = 8
 TOKEN_PREFIX: Final = "hct_"
 STORE_UNAVAILABLE: Final = "store_unavailable"
 
@@ -74,16 +81,49 @@ class Account:
     display_name: str = ""
     enabled: bool = True
     created_at: int = 0
+    duties: frozenset[Duty] = frozenset()
+    departments: tuple[str, ...] = ()
+    staff_id: str = ""  # 工号 of the clerk this account belongs to ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: the account, its role, and how they proved it."""
+    """Who is asking: the account, its role and duties, and how they proved it."""
 
     user: str
     role: Role
     via: str  # "session" or "token:<id>"
     csrf: str | None = None  # set for sessions: state-changing requests must echo it
+    duties: frozenset[Duty] = frozenset()
+    departments: tuple[str, ...] = ()
+    staff_id: str = ""
+    scopes: tuple[str, ...] = ()  # a token's scopes (e.g. rating_source:phone)
+
+    def has(self, duty: Duty) -> bool:
+        return duty in self.duties
+
+    def serves_department(self, department: str) -> bool:
+        """Department duty over ``department`` ("" = a window naming none: only ``*``)."""
+        if Duty.DEPARTMENT not in self.duties:
+            return False
+        return ALL_DEPARTMENTS in self.departments or (
+            department != "" and department in self.departments
+        )
+
+
+def principal_of(
+    account: Account, via: str, csrf: str | None = None, scopes: tuple[str, ...] = ()
+) -> Principal:
+    return Principal(
+        account.user,
+        account.role,
+        via,
+        csrf,
+        account.duties,
+        account.departments,
+        account.staff_id,
+        tuple(scopes),
+    )
 
 
 @dataclass(slots=True)
@@ -98,6 +138,7 @@ class _Token:
     user: str
     name: str
     issued_at: int
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +147,7 @@ class TokenInfo:
     user: str
     name: str
     issued_at: int
+    scopes: tuple[str, ...] = ()
 
 
 def digest(secret: str) -> str:
@@ -160,6 +202,11 @@ class AccessDirectory:
             self.accounts[event.user].password_hash = event.password_hash
         elif isinstance(event, RoleChanged):
             self.accounts[event.user].role = event.role
+        elif isinstance(event, DutiesChanged):
+            account = self.accounts[event.user]
+            account.duties = frozenset(event.duties)
+            account.departments = event.departments
+            account.staff_id = event.staff_id
         elif isinstance(event, UserDisabled):
             self.accounts[event.user].enabled = False
         elif isinstance(event, SessionOpened):
@@ -168,7 +215,7 @@ class AccessDirectory:
             self._sessions.pop(event.session_digest, None)
         elif isinstance(event, TokenIssued):
             self._tokens[event.token_digest] = _Token(
-                event.token_id, event.user, event.name, event.at
+                event.token_id, event.user, event.name, event.at, event.scopes
             )
         elif isinstance(event, TokenRevoked):
             for key, token in list(self._tokens.items()):
@@ -223,6 +270,34 @@ class AccessDirectory:
         self._account(user)
         await self._record(RoleChanged(at=self.clock(), user=user, role=role, by=by))
 
+    async def set_duties(
+        self,
+        user: str,
+        duties: tuple[Duty, ...],
+        *,
+        departments: tuple[str, ...] = (),
+        staff_id: str = "",
+        by: str,
+    ) -> None:
+        """Replace the account's 好差评 duties, departments and 工号."""
+        self._account(user)
+        if any(not DEPARTMENT_ID.match(d) for d in departments) or len(departments) > 64:
+            raise AccessError("bad_duties", "departments are ids (or *), at most 64")
+        if (Duty.DEPARTMENT in duties) != bool(departments):
+            raise AccessError("bad_duties", "the department duty names its departments")
+        if staff_id and not STAFF_ID.match(staff_id):
+            raise AccessError("bad_duties", "a 工号 is 1-32 of A-Z a-z 0-9 _ . -")
+        await self._record(
+            DutiesChanged(
+                at=self.clock(),
+                user=user,
+                duties=tuple(sorted(set(duties), key=lambda d: d.value)),
+                departments=tuple(dict.fromkeys(departments)),
+                staff_id=staff_id,
+                by=by,
+            )
+        )
+
     async def disable(self, user: str, *, by: str) -> None:
         self._account(user)
         await self._record(UserDisabled(at=self.clock(), user=user, by=by))
@@ -268,7 +343,7 @@ class AccessDirectory:
                 expires_at=now + SESSION_TTL_MS,
             )
         )
-        return session_id, Principal(user, account.role, "session", csrf_for(session_id))
+        return session_id, principal_of(account, "session", csrf_for(session_id))
 
     def session(self, session_id: str) -> Principal | None:
         found = self._sessions.get(digest(session_id))
@@ -277,7 +352,7 @@ class AccessDirectory:
         account = self.accounts.get(found.user)
         if account is None or not account.enabled:
             return None
-        return Principal(account.user, account.role, "session", csrf_for(session_id))
+        return principal_of(account, "session", csrf_for(session_id))
 
     async def logout(self, session_id: str) -> None:
         key = digest(session_id)
@@ -306,9 +381,16 @@ class AccessDirectory:
 
     # -- API tokens ----------------------------------------------------------------------
 
-    async def issue_token(self, user: str, name: str, *, by: str) -> tuple[str, str]:
-        """A new API token for ``user``: (token id, secret shown once)."""
+    async def issue_token(
+        self, user: str, name: str, *, by: str, scopes: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
+        """A new API token for ``user``: (token id, secret shown once). ``scopes``: what an
+        integration may do beyond its account's role (``rating_source:<channel>``)."""
         self._account(user)
+        if len(scopes) > MAX_SCOPES or any(scope_channel(s) is None for s in scopes):
+            raise AccessError(
+                "bad_scope", "scopes are rating_source:pc, :mobile, :phone or :sms (at most 8)"
+            )
         token_id = secrets.token_hex(4)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         await self._record(
@@ -319,6 +401,7 @@ class AccessDirectory:
                 user=user,
                 name=name[:64],
                 by=by,
+                scopes=tuple(dict.fromkeys(scopes)),
             )
         )
         return token_id, secret
@@ -330,10 +413,13 @@ class AccessDirectory:
         account = self.accounts.get(found.user)
         if account is None or not account.enabled:
             return None
-        return Principal(account.user, account.role, f"token:{found.token_id}")
+        return principal_of(account, f"token:{found.token_id}", scopes=found.scopes)
 
     def tokens(self) -> list[TokenInfo]:
-        return [TokenInfo(t.token_id, t.user, t.name, t.issued_at) for t in self._tokens.values()]
+        return [
+            TokenInfo(t.token_id, t.user, t.name, t.issued_at, t.scopes)
+            for t in self._tokens.values()
+        ]
 
     async def revoke_token(self, token_id: str, *, by: str) -> None:
         if not any(t.token_id == token_id for t in self._tokens.values()):

@@ -11,6 +11,8 @@ import enum
 
 import msgspec
 
+from controller.core.commands import RatingChannel
+
 ACCESS_STREAM = "~access"
 """The store stream holding access events; '~' keeps it apart from hall ids (``hallctl
 replay`` skips streams starting with it)."""
@@ -32,6 +34,46 @@ class Role(enum.Enum):
 
 
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class Duty(enum.Enum):
+    """好差评 duties, granted beside the role and never implied by it (an admin is no reviewer
+    unless made one): the separation an audit asks for is between accounts, not ranks."""
+
+    REVIEWER = "reviewer"  # 申诉复核: decides appeals (never on a case they filed or are rated in)
+    FOLLOWUP = "followup"  # 回访: may open a case's sealed contact to call the citizen
+    DEPARTMENT = "department"  # 部门: verifies, appeals, rectifies, closes its departments' cases
+
+    @property
+    def label(self) -> str:
+        return _DUTY_LABELS[self]
+
+
+_DUTY_LABELS = {Duty.REVIEWER: "复核", Duty.FOLLOWUP: "回访", Duty.DEPARTMENT: "部门经办"}
+
+ALL_DEPARTMENTS = "*"
+"""A department grant naming every department (and cases of windows with none)."""
+
+RATING_SOURCE_SCOPE = "rating_source:"
+"""A token scope ``rating_source:<channel>``: an integration that may submit ratings of that
+channel (``pc``, ``mobile``, ``phone``, ``sms``) through the command API."""
+
+INTEGRATION_CHANNELS = frozenset(
+    {RatingChannel.PC, RatingChannel.MOBILE, RatingChannel.PHONE, RatingChannel.SMS}
+)
+"""Channels an integration may rate through: the device channels (window pad, hall terminal)
+come only from devices, ``qr_code`` only through the ticket's signed QR link."""
+
+
+def scope_channel(scope: str) -> RatingChannel | None:
+    """The channel a ``rating_source:<channel>`` scope names, None when it is not one."""
+    if not scope.startswith(RATING_SOURCE_SCOPE):
+        return None
+    try:
+        channel = RatingChannel(scope[len(RATING_SOURCE_SCOPE) :])
+    except ValueError:
+        return None
+    return channel if channel in INTEGRATION_CHANNELS else None
 
 
 class AccessEvent(msgspec.Struct, frozen=True, tag_field="e", kw_only=True):
@@ -58,6 +100,17 @@ class RoleChanged(AccessEvent, frozen=True, tag="role_changed"):
     by: str = ""
 
 
+class DutiesChanged(AccessEvent, frozen=True, tag="duties_changed"):
+    """The account's 好差评 duties, departments (ids, or ``*``) and 工号 (the clerk it belongs
+    to, "" for none), replacing the previous ones."""
+
+    user: str
+    duties: tuple[Duty, ...] = ()
+    departments: tuple[str, ...] = ()
+    staff_id: str = ""
+    by: str = ""
+
+
 class UserDisabled(AccessEvent, frozen=True, tag="user_disabled"):
     user: str
     by: str = ""
@@ -79,6 +132,7 @@ class TokenIssued(AccessEvent, frozen=True, tag="token_issued"):
     user: str
     name: str
     by: str = ""
+    scopes: tuple[str, ...] = ()
 
 
 class TokenRevoked(AccessEvent, frozen=True, tag="token_revoked"):
@@ -102,6 +156,7 @@ AnyAccessEvent = (
     UserAdded
     | PasswordChanged
     | RoleChanged
+    | DutiesChanged
     | UserDisabled
     | SessionOpened
     | SessionClosed

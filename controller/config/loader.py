@@ -132,6 +132,7 @@ _EVALUATION_KEYS = (
     "contact_working_days",
     "rectify_working_days",
     "escalation_webhook",
+    "call_webhook",
     "secrets_file",
     "holidays",
     "adjusted_workdays",
@@ -1097,6 +1098,7 @@ def _evaluation(t: _Table) -> Evaluation:
         contact_working_days=t.integer("contact_working_days", 1, check=_between(1, 60)),
         rectify_working_days=t.integer("rectify_working_days", 15, check=_between(1, 120)),
         escalation_webhook=t.text("escalation_webhook", "", check=_optional_url),
+        call_webhook=t.text("call_webhook", "", check=_optional_url),
         secrets_file=t.text("secrets_file", ""),
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
@@ -1247,7 +1249,7 @@ def _store(t: _Table) -> StoreSettings:
         # Never accept a store that is not implemented: the daemon would write somewhere else.
         t.fail("kind", f'"{kind}" is not implemented in this version; use "sqlite"')
     elif t.ok("kind", "dsn") and store.dsn.strip():
-        t.fail("dsn", 'only for a PostgreSQL store, which this version does not implement')
+        t.fail("dsn", "only for a PostgreSQL store, which this version does not implement")
     return store
 
 

@@ -169,6 +169,7 @@ class Evaluation:
     contact_working_days: int = 1  # 回访 due
     rectify_working_days: int = 15  # 整改 due
     escalation_webhook: str = ""  # POSTed a JSON notice for every overdue step; empty: none
+    call_webhook: str = ""  # 回访 masked call-through: POSTed case id and phone; empty: none
     secrets_file: str = ""  # HMAC and encryption keys; empty: "<db file>.secrets", generated
     holidays: tuple[date, ...] = ()  # for years chinese-calendar does not cover yet
     adjusted_workdays: tuple[date, ...] = ()  # 调休 working weekends, likewise

@@ -73,6 +73,13 @@ class VerificationOutcome(enum.Enum):
         return self in (VerificationOutcome.MISTAKEN, VerificationOutcome.MALICIOUS)
 
 
+class ContactPurpose(enum.Enum):
+    """Why a case's sealed contact was opened (回访)."""
+
+    VIEW = "view"  # shown to the 回访 clerk, who dials
+    CALL = "call"  # handed to the telephony platform for a masked call; the clerk never sees it
+
+
 class Command(msgspec.Struct, frozen=True, tag_field="type", kw_only=True, gc=False):
     """Base of every command; ``type`` names it on the wire."""
 
@@ -263,6 +270,17 @@ class CloseCase(Command, frozen=True, tag="close_case"):
     note: str
 
 
+class UnsealContact(Command, frozen=True, tag="unseal_contact"):
+    """回访: open the rater's sealed contact of an open case, recorded before it is shown.
+
+    Only the 好差评 route sends this (it alone holds the key and shows the contact, to an
+    account with the followup duty); the event is the audit (who, when, which case, why)."""
+
+    case: int
+    by: str
+    purpose: ContactPurpose = ContactPurpose.VIEW
+
+
 class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
     """The pad's rating window closed with no press: record 'not evaluated'."""
 
@@ -313,6 +331,7 @@ AnyCommand = (
     | ReviewCase
     | RectifyCase
     | CloseCase
+    | UnsealContact
     | MissEvaluation
     | Tick
     | CloseDay

@@ -127,6 +127,7 @@ class HallEngine:
             cmd.ReviewCase: self._review_case,
             cmd.RectifyCase: self._rectify_case,
             cmd.CloseCase: self._close_case,
+            cmd.UnsealContact: self._unseal_contact,
             cmd.MissEvaluation: self._miss,
             cmd.Tick: self._tick,
             cmd.CloseDay: self._close_day,
@@ -579,7 +580,9 @@ class HallEngine:
 
     def _review_case(self, c: cmd.ReviewCase, now: int) -> list[ev.AnyEvent]:
         op = CaseOp.GRANT_APPEAL if c.granted else CaseOp.REFUSE_APPEAL
-        self._case_for(c.case, op, c.by, c.note)
+        case = self._case_for(c.case, op, c.by, c.note)
+        if case.filed_by == c.by:
+            raise Rejected(R.CONFLICT_OF_INTEREST, "an appeal is decided by someone else")
         return [ev.CaseReviewed(at=now, case=c.case, by=c.by, granted=c.granted, note=c.note)]
 
     def _rectify_case(self, c: cmd.RectifyCase, now: int) -> list[ev.AnyEvent]:
@@ -593,6 +596,18 @@ class HallEngine:
         if not c.note.strip():
             raise Rejected(R.BAD_CASE_STEP, "say what the citizen was told")
         return [ev.CaseClosed(at=now, case=c.case, by=c.by, note=c.note)]
+
+    def _unseal_contact(self, c: cmd.UnsealContact, now: int) -> list[ev.AnyEvent]:
+        case = self.state.cases.get(c.case)
+        if case is None:
+            raise Rejected(R.UNKNOWN_CASE, f"no case {c.case}")
+        if not c.by.strip() or len(c.by) > MAX_ACTOR:
+            raise Rejected(R.BAD_CASE_STEP, f"name who did it (1 to {MAX_ACTOR} characters)")
+        if case.state is CaseState.CLOSED:
+            raise Rejected(R.CASE_STEP_NOT_ALLOWED, f"case {c.case} is closed")
+        if not case.rater_sealed:
+            raise Rejected(R.NO_CONTACT, "the citizen left no contact")
+        return [ev.ContactUnsealed(at=now, case=c.case, by=c.by, purpose=c.purpose)]
 
     def _escalations(self, now: int) -> list[ev.AnyEvent]:
         """Deadlines that passed with their step undone, each recorded once."""

@@ -12,7 +12,13 @@ import enum
 import msgspec
 
 from controller.config.model import PriorityClass
-from controller.core.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
+from controller.core.commands import (
+    ContactPurpose,
+    RaterKind,
+    RatingChannel,
+    RatingLevel,
+    VerificationOutcome,
+)
 
 
 class Event(msgspec.Struct, frozen=True, tag_field="e", kw_only=True, gc=False):
@@ -201,6 +207,14 @@ class CaseClosed(Event, frozen=True, tag="case_closed"):
     note: str
 
 
+class ContactUnsealed(Event, frozen=True, tag="contact_unsealed"):
+    """A case's sealed contact was opened for 回访: by whom and why (the audit of every unseal)."""
+
+    case: int
+    by: str
+    purpose: ContactPurpose = ContactPurpose.VIEW
+
+
 class CaseEscalated(Event, frozen=True, tag="case_escalated"):
     """A deadline passed with its step undone (recorded once per case and deadline)."""
 
@@ -272,6 +286,7 @@ AnyEvent = (
     | CaseReviewed
     | CaseRectified
     | CaseClosed
+    | ContactUnsealed
     | CaseEscalated
     | EvaluationMissed
     | DayClosed

@@ -261,6 +261,8 @@ class RejectReason(enum.Enum):
     CASE_STEP_NOT_ALLOWED = "case_step_not_allowed"
     BAD_CASE_STEP = "bad_case_step"
     DAY_ALREADY_CLOSED = "day_already_closed"
+    CONFLICT_OF_INTEREST = "conflict_of_interest"  # an appeal decided by its own filer
+    NO_CONTACT = "no_contact"  # the rater left no contact (anonymous), nothing to open
 
 
 class Rejected(Exception):

@@ -24,6 +24,7 @@ class WindowView(msgspec.Struct, frozen=True):
     since_ms: int
     services: list[str]
     suspended: list[str]
+    staff_photo: bool = False  # 亮牌: the clerk has a photo (GET .../staff/{staff}/photo)
 
 
 class ServiceView(msgspec.Struct, frozen=True):
@@ -63,6 +64,7 @@ def estimated_wait_minutes(state: HallState, service_id: str, people_ahead: int)
 def hall_view(state: HallState, now: int) -> HallView:
     config = state.config
     staff_names = {s.id: s.name for s in config.staff}
+    with_photo = {s.id for s in config.staff if s.photo}
     names = {w.number: w.name for w in config.windows}
     longest: dict[str, int] = {}
     for ticket in state.tickets.values():
@@ -81,6 +83,7 @@ def hall_view(state: HallState, now: int) -> HallView:
             since_ms=w.since,
             services=[s for s, _ in w.services],
             suspended=[state.tickets[t].number for t in w.suspended],
+            staff_photo=w.staff in with_photo,
         )
         for w in sorted(state.windows.values(), key=lambda w: w.number)
     ]

@@ -17,7 +17,7 @@ import msgspec
 from controller.config.model import HallConfig, PriorityClass
 from controller.core import events as ev
 from controller.core.answers import AnsweredRequests
-from controller.core.commands import RatingLevel, VerificationOutcome
+from controller.core.commands import ContactPurpose, RatingLevel, VerificationOutcome
 from controller.core.lifecycle import (
     CASE_TRANSITIONS,
     EVALUATION_TRANSITIONS,
@@ -91,6 +91,14 @@ class CaseStep(msgspec.Struct, frozen=True, gc=False):
     note: str = ""
 
 
+class ContactAccess(msgspec.Struct, frozen=True, gc=False):
+    """One opening of a case's sealed contact (回访): when, by which account, why."""
+
+    at: int
+    by: str
+    purpose: ContactPurpose
+
+
 class Case(msgspec.Struct, kw_only=True):
     """A 差评 case (mutable: owned by the fold). Its steps are also events in the log."""
 
@@ -117,6 +125,18 @@ class Case(msgspec.Struct, kw_only=True):
     rectify_escalated: bool = False
     deadlines_estimated: bool = False  # counted on Mon-Fri: no official calendar for a year
     steps: list[CaseStep] = msgspec.field(default_factory=list)
+    # The rater's contact, sealed (privacy.seal) as the rating carried it; "" when anonymous.
+    # Views never show it; only the 回访 route opens it, after recording ContactUnsealed.
+    rater_sealed: str = ""
+    unseals: list[ContactAccess] = msgspec.field(default_factory=list)
+
+    @property
+    def filed_by(self) -> str | None:
+        """Who sent the case for review (申诉): the account of its latest appeal step."""
+        for step in reversed(self.steps):
+            if step.op is CaseOp.APPEAL:
+                return step.by
+        return None
 
     def next_due(self) -> int:
         """The earliest deadline still able to pass unescalated (NO_DEADLINE if none)."""
@@ -229,6 +249,7 @@ class HallState:
         self.next_case_id = 1
         self.next_case_due = NO_DEADLINE  # earliest unescalated deadline of an open case
         self.answers = AnsweredRequests()  # device requests of the last 10 minutes
+        self._last_rating: tuple[int, str] = (0, "")  # (ticket, sealed rater) of the last rating
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -260,6 +281,7 @@ class HallState:
             ev.CaseRectified: self._case_rectified,
             ev.CaseClosed: self._case_closed,
             ev.CaseEscalated: self._case_escalated,
+            ev.ContactUnsealed: self._contact_unsealed,
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
             ev.HallConfigured: self._configured,
@@ -488,6 +510,7 @@ class HallState:
             window.services = e.services
 
     def _rated(self, e: ev.ServiceRated) -> None:
+        self._last_rating = (e.ticket, e.rater_sealed)  # its case, if any, follows in the record
         ticket = self.tickets[e.ticket]
         if e.follow_up:
             ticket.follow_up = FOLLOW_UP_TRANSITIONS[(ticket.follow_up, FollowUpOp.RATE)]
@@ -529,6 +552,7 @@ class HallState:
             rectify_due=e.rectify_due,
             deadlines_estimated=e.deadlines_estimated,
             number=self.tickets[e.ticket].number,
+            rater_sealed=self._last_rating[1] if self._last_rating[0] == e.ticket else "",
         )
         self.cases[e.case] = self.open_cases[e.case] = case
         self.next_case_id = e.case + 1
@@ -576,6 +600,9 @@ class HallState:
 
     def _case_closed(self, e: ev.CaseClosed) -> None:
         self._case_step(e.case, CaseOp.CLOSE, e.at, e.by, e.note).closed_at = e.at
+
+    def _contact_unsealed(self, e: ev.ContactUnsealed) -> None:
+        self.cases[e.case].unseals.append(ContactAccess(at=e.at, by=e.by, purpose=e.purpose))
 
     def _case_escalated(self, e: ev.CaseEscalated) -> None:
         case = self._case_step(e.case, CaseOp.ESCALATE, e.at, "hallctl", e.step.value)

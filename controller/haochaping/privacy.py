@@ -3,15 +3,18 @@
 A citizen may leave a name or phone number with a 追评 so the department can call back (回访).
 It is encrypted at the HTTP edge; the engine, the log, the outbox and every log line only ever
 see the sealed text. Window staff never see it; the console shows it masked (张*, 138****5678)
-and only code holding the key can open it (``unseal``).
+and only code holding the key can open it (``unseal``): the 回访 route, for an account with the
+followup duty, after the opening is recorded in the log (``ContactUnsealed``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 from typing import Final
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -39,6 +42,31 @@ def unseal(sealed: str, key: bytes) -> str:
         return AESGCM(key).decrypt(raw[:12], raw[12:], _AAD).decode("utf-8")
     except (InvalidTag, ValueError) as exc:
         raise PrivacyError("the sealed identity cannot be opened with this key") from exc
+
+
+_PHONE: Final = re.compile(r"\+?\d[\d -]{5,18}\d")
+
+
+class Contact(msgspec.Struct, frozen=True):
+    """An opened contact for 回访: the text as left, and the name and phone found in it."""
+
+    text: str
+    name: str
+    phone: str
+
+
+def split_contact(identity: str) -> Contact:
+    """ "张三 13812345678" → name 张三, phone 13812345678 (the first run of 7+ digits; spaces
+    and dashes inside it dropped). Either may be empty; the text is kept as left."""
+    text = identity.strip()
+    found = _PHONE.search(text)
+    if found is None:
+        return Contact(text=text, name=text, phone="")
+    phone = re.sub(r"[ -]", "", found.group())
+    if sum(ch.isdigit() for ch in phone) < 7:
+        return Contact(text=text, name=text, phone="")
+    name = (text[: found.start()] + " " + text[found.end() :]).strip(" ,，;；:：")
+    return Contact(text=text, name=" ".join(name.split()), phone=phone)
 
 
 def mask(identity: str) -> str:

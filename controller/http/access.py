@@ -3,13 +3,15 @@
 One aiohttp middleware in front of every route:
 
 1. Public routes (login, static console assets, ``/healthz``, the OpenAPI document, the
-   citizens' 追评 pages under ``/hcp/``) pass.
+   citizens' 追评 pages under ``/hcp/``, staff photos for 亮牌) pass.
 2. Otherwise the request needs a principal: an ``Authorization: Bearer hct_...`` API token
    (machine clients) or the ``hallctl_session`` cookie (HttpOnly, SameSite=Strict). None: 401.
 3. A state-changing request made with a session cookie must echo the session's CSRF token in
    ``X-CSRF-Token`` (403 ``bad_csrf`` otherwise); tokens are not sent by browsers on their own,
    so they need none.
-4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked.
+4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked;
+   the command API and the 好差评 case routes then check the command's own gate
+   (``controller.auth.permissions``).
 5. Every non-GET request that reached step 2 is audited as an access event after it ran:
    who, what (``request[AUDIT_ACTION]`` set by the handler, else method and route), which
    hall, the outcome's HTTP status and error code. Refusals are audited too.
@@ -38,7 +40,14 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
 PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/")
-PUBLIC_ROUTES: Final = frozenset({("POST", "/api/v1/session"), ("GET", "/")})
+PUBLIC_ROUTES: Final = frozenset(
+    {
+        ("POST", "/api/v1/session"),
+        ("GET", "/"),
+        ("GET", "/api/v1/halls/{hall}/staff/{staff_id}/photo"),  # 亮牌 is public
+        ("HEAD", "/api/v1/halls/{hall}/staff/{staff_id}/photo"),
+    }
+)
 
 ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
     ("GET", "/api/v1/users"): Role.ADMIN,
@@ -46,11 +55,19 @@ ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
     ("POST", "/api/v1/users/{user}/disable"): Role.ADMIN,
     ("POST", "/api/v1/users/{user}/password"): Role.ADMIN,
     ("POST", "/api/v1/users/{user}/role"): Role.ADMIN,
+    ("POST", "/api/v1/users/{user}/duties"): Role.ADMIN,
     ("GET", "/api/v1/tokens"): Role.ADMIN,
     ("POST", "/api/v1/tokens"): Role.ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
     ("GET", "/api/v1/audit"): Role.ADMIN,
     ("DELETE", "/api/v1/session"): Role.VIEWER,  # anyone may log out
+    # One route, every command: the command's own gate decides (controller.auth.permissions),
+    # so an integration token of a viewer account may still rate through its scoped channel.
+    ("POST", "/api/v1/halls/{hall}/commands"): Role.VIEWER,
+    # 好差评 case steps and 回访: the duty decides (reviewer, followup, department).
+    ("POST", "/api/v1/halls/{hall}/haochaping/cases/{case}/{step}"): Role.VIEWER,
+    ("POST", "/api/v1/halls/{hall}/haochaping/contacts/{case}"): Role.VIEWER,
+    ("POST", "/api/v1/halls/{hall}/haochaping/contacts/{case}/call"): Role.VIEWER,
 }
 
 _AUDIT_REMINDER: Final = Reminder(60.0)

@@ -2,6 +2,9 @@
 
 Every state change goes through ``POST /api/v1/halls/{hall}/commands`` with a command as JSON
 (``{"type": "call_next", "window": 3}``); a 200 answer means the command's events are durable.
+Who may send which command is ``controller.auth.permissions`` (403 ``forbidden`` or
+``conflict_of_interest``; case steps are recorded under the authenticated account). A bare
+daemon without the console (tests, replay) has no accounts and checks nothing.
 Refusals are 409 with the engine's reason as ``code``; malformed bodies 400 (``bad_command``),
 oversized ones 413 (both read by ``controller.http.bodies``); an unknown hall 404; a hall
 whose log cannot be written 503. Nothing about a request that fails changes state.
@@ -16,6 +19,7 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
+from controller.auth import permissions
 from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.core.lifecycle import Rejected
@@ -29,6 +33,7 @@ from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL, STORE
 from controller.http.replies import ErrorReply as ErrorReply
 from controller.http.replies import error as error
 from controller.http.replies import json_response as json_response
+from controller.http.staff_photos import add_photo_route
 
 MAX_BODY_BYTES: Final = 64 * 1024
 HALLS: Final = web.AppKey("halls", dict[str, HallRuntime])
@@ -74,8 +79,16 @@ async def post_command(request: web.Request) -> web.Response:
         command = decode(body, _command_decoder, code="bad_command")
     except BadBody as bad:
         return bad.response
-    request[AUDIT_ACTION] = f"command:{type(command).__struct_config__.tag}"
+    request[AUDIT_ACTION] = f"command:{permissions.tag_of(command)}"
     request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
+    principal = request.get(PRINCIPAL)
+    if principal is not None:
+        case_id = permissions.case_id_of(command)
+        case = runtime.state.cases.get(case_id) if case_id is not None else None
+        try:
+            command = permissions.authorize(principal, command, case)
+        except permissions.Refused as refused:
+            return error(403, refused.code, refused.message)
     header = request.headers.get(idem.HEADER)
     try:
         if header is None:
@@ -145,3 +158,4 @@ def add_api_routes(
     app.router.add_get("/api/v1/halls", list_halls)
     app.router.add_get("/api/v1/halls/{hall}", get_hall)
     app.router.add_post("/api/v1/halls/{hall}/commands", post_command)
+    add_photo_route(app, halls)

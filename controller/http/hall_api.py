@@ -22,7 +22,7 @@ from controller.core.lifecycle import (
     TicketState,
 )
 from controller.core.queries import hall_view
-from controller.core.state import Case, CaseStep, HallState
+from controller.core.state import Case, CaseStep, ContactAccess, HallState
 from controller.daemon.runtime import HallRuntime
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
@@ -91,6 +91,9 @@ class CaseView(msgspec.Struct, frozen=True):
     deadlines_estimated: bool  # no official holiday data for a year the deadlines cross
     closed_at: int | None
     steps: list[CaseStep]
+    department: str = ""
+    has_contact: bool = False  # the rater left a contact: 回访 (followup duty) may open it
+    unseals: list[ContactAccess] = msgspec.field(default_factory=list)  # each opening
 
 
 class NoticeBody(msgspec.Struct, frozen=True):
@@ -186,6 +189,9 @@ def case_view(state: HallState, case: Case, now: int) -> CaseView:
         deadlines_estimated=case.deadlines_estimated,
         closed_at=case.closed_at,
         steps=list(case.steps),
+        department=case.department,
+        has_contact=bool(case.rater_sealed),
+        unseals=list(case.unseals),
     )
 
 

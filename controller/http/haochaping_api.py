@@ -8,7 +8,11 @@ Staff (behind the console's access rules like every ``/api`` route), under
 * ``GET`` (the prefix itself): outboxes (lag, failures), 追评 counts, open and overdue cases;
 * ``GET  .../ratings?from=YYYY-MM-DD&to=YYYY-MM-DD`` rating records, the rater masked (张*);
 * ``GET  .../cases[?open=1]`` and ``POST .../cases/{case}/{step}`` with step ``contact``,
-  ``verify``, ``review``, ``rectify`` or ``close``;
+  ``verify``, ``review``, ``rectify`` or ``close``: each step needs its duty
+  (``controller.auth.permissions``) and is recorded under the authenticated account;
+* ``POST .../contacts/{case}`` (回访: the rater's contact, opened for an account with the
+  followup duty, each opening an event in the log first) and ``POST .../contacts/{case}/call``
+  (masked call-through: the phone goes to ``[evaluation] call_webhook``, never to the clerk);
 * ``POST .../tickets/{ticket}/case-number`` (办件编号 from the business system);
 * ``GET  .../statistics?from=&to=[&format=csv|xlsx]``.
 
@@ -21,24 +25,39 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import msgspec
 from aiohttp import web
 
+from controller.auth import permissions
 from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.core.lifecycle import FollowUpState, Rejected, RejectReason
 from controller.core.ports import HallUnavailable
 from controller.core.state import Case
+from controller.haochaping.callback import CALL_TIMEOUT_S, call_reply, call_request
 from controller.haochaping.export import to_csv, to_xlsx
 from controller.haochaping.followup import token_is_valid
-from controller.haochaping.privacy import MAX_IDENTITY, PrivacyError, mask, seal, unseal
+from controller.haochaping.outbox import Send, aiohttp_sender
+from controller.haochaping.privacy import (
+    MAX_IDENTITY,
+    Contact,
+    PrivacyError,
+    mask,
+    seal,
+    split_contact,
+    unseal,
+)
 from controller.haochaping.records import RatingRecord, RecordMaker, read_log
 from controller.haochaping.service import HallHaochaping, Haochaping
 from controller.haochaping.stats import StatsFolder
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
+from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL
 
 SERVICE: Final = web.AppKey("haochaping", Haochaping)
+CALL_SENDER: Final[web.AppKey[Send]] = web.AppKey("haochaping_call_sender")
+"""Tests may set the ``Send`` of the call-through; otherwise one aiohttp session per call."""
 MAX_BODY: Final = 8 * 1024
 
 
@@ -69,13 +88,17 @@ class RatingView(msgspec.Struct, frozen=True):
 
 
 class CaseView(msgspec.Struct, frozen=True):
-    case: Case
+    case: Case  # its rater_sealed blanked: views never carry the contact, even sealed
     overdue_contact: bool
     overdue_rectify: bool
+    has_contact: bool = False  # the rater left a contact (回访 may open it)
 
 
 class StepBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    by: str
+    """``by``: who did it, in words, kept in the note; the step itself is recorded under the
+    authenticated account (a bare daemon without accounts records these words instead)."""
+
+    by: str = ""
     note: str = ""
     reached: bool = True
     outcome: cmd.VerificationOutcome | None = None
@@ -285,10 +308,11 @@ async def get_cases(request: web.Request) -> web.Response:
     return json_response(
         [
             CaseView(
-                case=c,
+                case=msgspec.structs.replace(c, rater_sealed=""),
                 overdue_contact=c.contact_escalated
                 or (c.contacted_at is None and now >= c.contact_due),
                 overdue_rectify=c.rectify_escalated,
+                has_contact=bool(c.rater_sealed),
             )
             for c in sorted(cases.values(), key=lambda c: c.id)
         ]
@@ -298,20 +322,38 @@ async def get_cases(request: web.Request) -> web.Response:
 _STEPS: Final = ("contact", "verify", "review", "rectify", "close")
 
 
-def _step_command(step: str, case: int, body: StepBody) -> cmd.AnyCommand:
+def _step_command(step: str, case: int, body: StepBody, by: str) -> cmd.AnyCommand:
+    note, words = body.note, body.by.strip()[:64]
+    if words and words != by:  # the words are kept in the note; the account is the record
+        note = f"{note}（经办人：{words}）" if note else f"经办人：{words}"
     if step == "contact":
-        return cmd.ContactCase(case=case, by=body.by, reached=body.reached, note=body.note)
+        return cmd.ContactCase(case=case, by=by, reached=body.reached, note=note)
     if step == "verify":
         if body.outcome is None:
             raise _BadRequest("bad_request", "verify needs an outcome")
-        return cmd.VerifyCase(case=case, by=body.by, outcome=body.outcome, note=body.note)
+        return cmd.VerifyCase(case=case, by=by, outcome=body.outcome, note=note)
     if step == "review":
         if body.granted is None:
             raise _BadRequest("bad_request", "review needs granted: true or false")
-        return cmd.ReviewCase(case=case, by=body.by, granted=body.granted, note=body.note)
+        return cmd.ReviewCase(case=case, by=by, granted=body.granted, note=note)
     if step == "rectify":
-        return cmd.RectifyCase(case=case, by=body.by, note=body.note)
-    return cmd.CloseCase(case=case, by=body.by, note=body.note)
+        return cmd.RectifyCase(case=case, by=by, note=note)
+    return cmd.CloseCase(case=case, by=by, note=note)
+
+
+def _authorized(
+    request: web.Request, hall: HallHaochaping, command: cmd.AnyCommand, *, contact: bool = False
+) -> cmd.AnyCommand | web.Response:
+    """The command under the caller's account, or the 403 refusing it (``permissions``)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:  # a bare daemon without accounts (tests, replay)
+        return command
+    case_id = permissions.case_id_of(command)
+    case = hall.runtime.state.cases.get(case_id) if case_id is not None else None
+    try:
+        return permissions.authorize(principal, command, case, contact_route=contact)
+    except permissions.Refused as refused:
+        return error(403, refused.code, refused.message)
 
 
 async def post_case_step(request: web.Request) -> web.Response:
@@ -324,13 +366,107 @@ async def post_case_step(request: web.Request) -> web.Response:
         return error(404, "unknown_step", f"steps: {', '.join(_STEPS)}")
     if not case_text.isdigit() or len(case_text) > 12:
         return error(409, RejectReason.UNKNOWN_CASE.value, f"no case {case_text!r}")
+    principal = request.get(PRINCIPAL)
     try:
-        command = _step_command(step, int(case_text), await _body(request, StepBody))
+        body: StepBody = await _body(request, StepBody)
+        by = principal.user if principal is not None else body.by
+        command = _step_command(step, int(case_text), body, by)
     except BadBody as bad:
         return bad.response
     except _BadRequest as exc:
         return error(400, exc.code, exc.message)
-    return await _submit(hall, command)
+    request[AUDIT_ACTION] = f"case:{step}"
+    request[AUDIT_DETAIL] = f"case {case_text}"
+    authorized = _authorized(request, hall, command)
+    if isinstance(authorized, web.Response):
+        return authorized
+    return await _submit(hall, authorized)
+
+
+# -- 回访: the rater's contact ------------------------------------------------------------------
+
+
+async def _open_contact(
+    request: web.Request, hall: HallHaochaping, purpose: cmd.ContactPurpose
+) -> tuple[int, Contact] | web.Response:
+    """Record the opening (durable first), then open the sealed contact."""
+    case_text = request.match_info["case"]
+    if not case_text.isdigit() or len(case_text) > 12:
+        return error(409, RejectReason.UNKNOWN_CASE.value, f"no case {case_text!r}")
+    case_id = int(case_text)
+    request[AUDIT_ACTION] = f"contact:{purpose.value}"
+    request[AUDIT_DETAIL] = f"case {case_id}"
+    principal = request.get(PRINCIPAL)
+    command = cmd.UnsealContact(
+        case=case_id, by=principal.user if principal is not None else "-", purpose=purpose
+    )
+    authorized = _authorized(request, hall, command, contact=True)
+    if isinstance(authorized, web.Response):
+        return authorized
+    response = await _submit(hall, authorized)
+    if response.status != 200:
+        return response
+    sealed = hall.runtime.state.cases[case_id].rater_sealed
+    try:
+        return case_id, split_contact(unseal(sealed, hall.keys.identity))
+    except PrivacyError:
+        return error(409, "contact_unreadable", "the contact cannot be opened with this key")
+
+
+def _no_store(response: web.Response) -> web.Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def post_contact(request: web.Request) -> web.Response:
+    """The contact in clear, for the 回访 clerk to dial; the opening is in the log first."""
+    hall = _hall(request)
+    if isinstance(hall, web.Response):
+        return hall
+    opened = await _open_contact(request, hall, cmd.ContactPurpose.VIEW)
+    if isinstance(opened, web.Response):
+        return opened
+    return _no_store(json_response(opened[1]))
+
+
+async def post_call(request: web.Request) -> web.Response:
+    """Masked call-through: the phone goes to the telephony platform, never to the clerk."""
+    hall = _hall(request)
+    if isinstance(hall, web.Response):
+        return hall
+    url = hall.config.evaluation.call_webhook
+    if not url:
+        return error(409, "call_not_configured", "no [evaluation] call_webhook in this hall")
+    opened = await _open_contact(request, hall, cmd.ContactPurpose.CALL)
+    if isinstance(opened, web.Response):
+        return opened
+    case_id, contact = opened
+    if not contact.phone:
+        return error(409, "no_phone", "the contact holds no phone number")
+    principal = request.get(PRINCIPAL)
+    outgoing = call_request(
+        url, hall.runtime.hall_id, case_id, contact.phone, principal.user if principal else "-"
+    )
+    try:
+        status, answer = await _call_sender(request)(outgoing, CALL_TIMEOUT_S)
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        return error(502, "call_failed", f"the telephony platform did not answer: {exc}")
+    reply = call_reply(hall.runtime.hall_id, case_id, status, answer)
+    if not 200 <= status < 300:
+        return error(502, "call_failed", f"the telephony platform answered {status}")
+    return _no_store(json_response(reply))
+
+
+def _call_sender(request: web.Request) -> Send:
+    if CALL_SENDER in request.app:
+        return request.app[CALL_SENDER]
+
+    async def send(outgoing: Any, timeout_s: float) -> tuple[int, bytes]:
+        async with aiohttp.ClientSession() as session:
+            result: tuple[int, bytes] = await aiohttp_sender(session)(outgoing, timeout_s)
+            return result
+
+    return send
 
 
 async def post_case_number(request: web.Request) -> web.Response:
@@ -410,5 +546,7 @@ def add_haochaping_routes(app: web.Application, service: Haochaping) -> None:
     app.router.add_get(f"{base}/ratings", get_ratings)
     app.router.add_get(f"{base}/cases", get_cases)
     app.router.add_post(f"{base}/cases/{{case}}/{{step}}", post_case_step)
+    app.router.add_post(f"{base}/contacts/{{case}}", post_contact)
+    app.router.add_post(f"{base}/contacts/{{case}}/call", post_call)
     app.router.add_post(f"{base}/tickets/{{ticket}}/case-number", post_case_number)
     app.router.add_get(f"{base}/statistics", get_statistics)

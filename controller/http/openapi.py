@@ -18,6 +18,9 @@ from controller.console.stats import Figures
 from controller.core import commands as cmd
 from controller.core.lifecycle import CaseState
 from controller.core.queries import HallView
+from controller.haochaping.callback import CallReply
+from controller.haochaping.privacy import Contact
+from controller.http import haochaping_api as hcp
 from controller.http.api import CommandReply, ErrorReply, Health
 from controller.http.hall_api import (
     CaseView,
@@ -30,6 +33,7 @@ from controller.http.hall_api import (
 )
 from controller.http.live import CallNotice, LivePicture
 from controller.http.session_api import (
+    DutiesBody,
     LoginBody,
     NewTokenBody,
     NewTokenReply,
@@ -95,6 +99,16 @@ _TYPES: Final[dict[str, Any]] = {
     "Audit": list[ActionAudited],
     "LivePicture": LivePicture,
     "CallNotice": CallNotice,
+    "Duties": DutiesBody,
+    "FollowUp": hcp.FollowUpBody,
+    "FollowUpPage": hcp.FollowUpPage,
+    "HcpStatus": hcp.StatusView,
+    "HcpRatings": list[hcp.RatingView],
+    "HcpCases": list[hcp.CaseView],
+    "CaseStep": hcp.StepBody,
+    "CaseNumber": hcp.CaseNumberBody,
+    "Contact": Contact,
+    "CallReply": CallReply,
 }
 
 
@@ -136,6 +150,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "body not application/json",
         422: "Idempotency-Key reused for a different command (idempotency_key_reused)",
         429: "throttled",
+        502: "the telephony platform did not take the call (call_failed)",
         503: "hall unavailable: its log cannot be written (hall_unavailable, store_unavailable)",
     }
     return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
@@ -386,6 +401,18 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
             ),
         },
     }
+    hall_paths.update(_haochaping_paths(hall_param))
+    hall_paths["/api/v1/halls/{hall}/staff/{staff_id}/photo"] = {
+        "parameters": [hall_param, _path("staff_id")],
+        "get": _op(
+            "亮牌: the clerk's photo (JPEG, PNG, GIF or WebP, by its bytes; a photo configured "
+            "as a URL redirects there). No login. 404 unknown_staff or no_photo",
+            None,
+            media="image/*",
+            errors=(404,),
+            public=True,
+        ),
+    }
     access_paths: dict[str, Any] = {
         "/api/v1/session": {
             "post": _op(
@@ -413,6 +440,16 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
         "/api/v1/users/{user}/role": {
             "parameters": [_path("user")],
             "post": _op("Change a role (admin)", "Ok", body="RoleChange", errors=(400, 401, 403)),
+        },
+        "/api/v1/users/{user}/duties": {
+            "parameters": [_path("user")],
+            "post": _op(
+                "Grant 好差评 duties (admin): reviewer, followup, department (with its "
+                "departments, or *), and the 工号 of the clerk the account belongs to",
+                "User",
+                body="Duties",
+                errors=(400, 401, 403, 404),
+            ),
         },
         "/api/v1/tokens": {
             "get": _op("API tokens (admin)", "Tokens", errors=(401, 403)),
@@ -454,6 +491,116 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "hallctl_session"},
             },
+        },
+    }
+
+
+def _haochaping_paths(hall_param: dict[str, Any]) -> dict[str, Any]:
+    base = "/api/v1/halls/{hall}/haochaping"
+    case = {"name": "case", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ticket = {"name": "ticket", "in": "path", "required": True, "schema": {"type": "integer"}}
+    step = {
+        "name": "step",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": ["contact", "verify", "review", "rectify", "close"]},
+    }
+    token = {"name": "t", "in": "query", "required": True, "schema": {"type": "string"}}
+    days = [
+        _query("from", {"type": "string", "format": "date"}, "first day (default today)"),
+        _query("to", {"type": "string", "format": "date"}, "last day (default from)"),
+    ]
+    return {
+        "/hcp/{hall}/{ticket}": {
+            "parameters": [hall_param, ticket],
+            "get": _op(
+                "追评 page data behind the ticket's QR code (the token is the credential)",
+                "FollowUpPage",
+                params=[token],
+                errors=(403, 404),
+                public=True,
+            ),
+            "post": _op(
+                "追评: the citizen's one follow-up rating (channel qr_code)",
+                "CommandReply",
+                body="FollowUp",
+                errors=(403, 404, 409, 503),
+                public=True,
+            ),
+        },
+        base: {
+            "parameters": [hall_param],
+            "get": _op("Reporting outboxes, 追评 counts, open and overdue cases", "HcpStatus"),
+        },
+        f"{base}/ratings": {
+            "parameters": [hall_param],
+            "get": _op(
+                "Rating records of a date range, the rater masked",
+                "HcpRatings",
+                params=days,
+                errors=(400, 401, 404),
+            ),
+        },
+        f"{base}/cases": {
+            "parameters": [hall_param],
+            "get": _op(
+                "差评 cases (has_contact: a contact is sealed; never the contact itself)",
+                "HcpCases",
+                params=[_query("open", {"type": "boolean"}, "open cases only")],
+            ),
+        },
+        f"{base}/cases/{{case}}/{{step}}": {
+            "parameters": [hall_param, case, step],
+            "post": _op(
+                "A case step, recorded under the authenticated account (body by: kept in the "
+                "note). contact: duty followup; verify, rectify, close: duty department over "
+                "the case's department; review: duty reviewer, neither the rated clerk nor the "
+                "appeal's filer (403 forbidden, conflict_of_interest)",
+                "CommandReply",
+                body="CaseStep",
+                errors=(401, 403, 404, 409, 503),
+            ),
+        },
+        f"{base}/contacts/{{case}}": {
+            "parameters": [hall_param, case],
+            "post": _op(
+                "回访: open the rater's contact (duty followup, not the rated clerk). The "
+                "opening is recorded in the log (contact_unsealed: who, when, which case) "
+                "before the contact is answered; 409 no_contact when the rater left none",
+                "Contact",
+                errors=(401, 403, 404, 409, 503),
+            ),
+        },
+        f"{base}/contacts/{{case}}/call": {
+            "parameters": [hall_param, case],
+            "post": _op(
+                "回访 masked call-through: the phone goes to [evaluation] call_webhook, never "
+                "to the clerk (duty followup; recorded as contact_unsealed, purpose call). "
+                "409 call_not_configured, no_contact, no_phone; 502 call_failed",
+                "CallReply",
+                errors=(401, 403, 404, 409, 502, 503),
+            ),
+        },
+        f"{base}/tickets/{{ticket}}/case-number": {
+            "parameters": [hall_param, ticket],
+            "post": _op(
+                "办件编号 of a ticket, from the business system (operator)",
+                "CommandReply",
+                body="CaseNumber",
+                errors=(401, 403, 404, 409, 503),
+            ),
+        },
+        f"{base}/statistics": {
+            "parameters": [hall_param],
+            "get": _op(
+                "好差评 statistics of a date range (JSON, or format=csv|xlsx)",
+                None,
+                params=[
+                    *days,
+                    _query("format", {"type": "string", "enum": ["json", "csv", "xlsx"]}, "fmt"),
+                ],
+                errors=(400, 401, 404),
+            ),
         },
     }
 

@@ -12,9 +12,10 @@ from controller.auth.directory import (
     STORE_UNAVAILABLE,
     AccessDirectory,
     AccessError,
+    Account,
     Principal,
 )
-from controller.auth.model import ActionAudited, Role
+from controller.auth.model import ActionAudited, Duty, Role
 from controller.http.access import SESSION_COOKIE
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
@@ -31,6 +32,9 @@ class SessionView(msgspec.Struct, frozen=True):
     role: Role
     csrf: str | None
     display_name: str = ""
+    duties: list[Duty] = msgspec.field(default_factory=list)
+    departments: list[str] = msgspec.field(default_factory=list)
+    staff_id: str = ""
 
 
 class NewUserBody(msgspec.Struct, frozen=True):
@@ -48,17 +52,30 @@ class RoleBody(msgspec.Struct, frozen=True):
     role: Role
 
 
+class DutiesBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """好差评 duties (reviewer, followup, department), the departments (ids or ``*``) the
+    department duty covers, and the 工号 of the clerk the account belongs to."""
+
+    duties: list[Duty]
+    departments: list[str] = msgspec.field(default_factory=list)
+    staff_id: str = ""
+
+
 class UserView(msgspec.Struct, frozen=True):
     user: str
     role: Role
     display_name: str
     enabled: bool
     created_at: int
+    duties: list[Duty] = msgspec.field(default_factory=list)
+    departments: list[str] = msgspec.field(default_factory=list)
+    staff_id: str = ""
 
 
 class NewTokenBody(msgspec.Struct, frozen=True):
     user: str
     name: str
+    scopes: list[str] = msgspec.field(default_factory=list)  # rating_source:<channel>
 
 
 class TokenView(msgspec.Struct, frozen=True):
@@ -66,6 +83,7 @@ class TokenView(msgspec.Struct, frozen=True):
     user: str
     name: str
     issued_at: int
+    scopes: list[str] = msgspec.field(default_factory=list)
 
 
 class NewTokenReply(msgspec.Struct, frozen=True):
@@ -75,6 +93,31 @@ class NewTokenReply(msgspec.Struct, frozen=True):
 
 def _directory(request: web.Request) -> AccessDirectory:
     return request.app[CONSOLE].directory
+
+
+def _user_view(account: Account) -> UserView:
+    return UserView(
+        account.user,
+        account.role,
+        account.display_name,
+        account.enabled,
+        account.created_at,
+        sorted(account.duties, key=lambda d: d.value),
+        list(account.departments),
+        account.staff_id,
+    )
+
+
+def _session_view(principal: Principal, account: Account) -> SessionView:
+    return SessionView(
+        principal.user,
+        principal.role,
+        principal.csrf,
+        account.display_name,
+        sorted(account.duties, key=lambda d: d.value),
+        list(account.departments),
+        account.staff_id,
+    )
 
 
 def _principal(request: web.Request) -> Principal:
@@ -116,9 +159,7 @@ async def login(request: web.Request) -> web.Response:
     with contextlib.suppress(AccessError):  # the session is durable; its audit line may not be
         await directory.audit(actor=principal.user, via="password", action="login")
     account = directory.accounts[principal.user]
-    response = json_response(
-        SessionView(principal.user, principal.role, principal.csrf, account.display_name)
-    )
+    response = json_response(_session_view(principal, account))
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -134,9 +175,7 @@ async def login(request: web.Request) -> web.Response:
 async def current_session(request: web.Request) -> web.Response:
     principal = _principal(request)
     account = _directory(request).accounts[principal.user]
-    return json_response(
-        SessionView(principal.user, principal.role, principal.csrf, account.display_name)
-    )
+    return json_response(_session_view(principal, account))
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -154,9 +193,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def list_users(request: web.Request) -> web.Response:
     accounts = _directory(request).accounts.values()
-    return json_response(
-        [UserView(a.user, a.role, a.display_name, a.enabled, a.created_at) for a in accounts]
-    )
+    return json_response([_user_view(a) for a in accounts])
 
 
 async def add_user(request: web.Request) -> web.Response:
@@ -176,11 +213,7 @@ async def add_user(request: web.Request) -> web.Response:
         )
     except AccessError as exc:
         return _refused(exc)
-    return json_response(
-        UserView(
-            account.user, account.role, account.display_name, account.enabled, account.created_at
-        )
-    )
+    return json_response(_user_view(account))
 
 
 def _not_yourself(request: web.Request, user: str) -> web.Response | None:
@@ -235,9 +268,38 @@ async def set_role(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
+async def set_duties(request: web.Request) -> web.Response:
+    """Grant 好差评 duties. An admin may grant them to themselves: the grant is audited, and
+    separation is still enforced per case (no step on one's own case, no deciding one's own
+    appeal)."""
+    user = request.match_info["user"]
+    request[AUDIT_ACTION] = "user_duties"
+    try:
+        body = await read_body(request, DutiesBody)
+        request[AUDIT_DETAIL] = (
+            f"{user}: {','.join(d.value for d in body.duties) or '-'}"
+            f" departments={','.join(body.departments) or '-'} staff={body.staff_id or '-'}"
+        )
+        await _directory(request).set_duties(
+            user,
+            tuple(body.duties),
+            departments=tuple(body.departments),
+            staff_id=body.staff_id,
+            by=_principal(request).user,
+        )
+    except BadBody as bad:
+        return bad.response
+    except AccessError as exc:
+        return _refused(exc)
+    return json_response(_user_view(_directory(request).accounts[user]))
+
+
 async def list_tokens(request: web.Request) -> web.Response:
     return json_response(
-        [TokenView(t.token_id, t.user, t.name, t.issued_at) for t in _directory(request).tokens()]
+        [
+            TokenView(t.token_id, t.user, t.name, t.issued_at, list(t.scopes))
+            for t in _directory(request).tokens()
+        ]
     )
 
 
@@ -247,10 +309,12 @@ async def issue_token(request: web.Request) -> web.Response:
         body = await read_body(request, NewTokenBody)
     except BadBody as bad:
         return bad.response
-    request[AUDIT_DETAIL] = f"{body.name} for {body.user}"
+    request[AUDIT_DETAIL] = f"{body.name} for {body.user}" + (
+        f" scopes={','.join(body.scopes)}" if body.scopes else ""
+    )
     try:
         token_id, secret = await _directory(request).issue_token(
-            body.user, body.name, by=_principal(request).user
+            body.user, body.name, by=_principal(request).user, scopes=tuple(body.scopes)
         )
     except AccessError as exc:
         return _refused(exc)
@@ -287,6 +351,7 @@ def add_session_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/users/{user}/disable", disable_user)
     app.router.add_post("/api/v1/users/{user}/password", set_password)
     app.router.add_post("/api/v1/users/{user}/role", set_role)
+    app.router.add_post("/api/v1/users/{user}/duties", set_duties)
     app.router.add_get("/api/v1/tokens", list_tokens)
     app.router.add_post("/api/v1/tokens", issue_token)
     app.router.add_delete("/api/v1/tokens/{token_id}", revoke_token)

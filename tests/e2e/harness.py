@@ -80,6 +80,11 @@ class Api:
             assert r.status == 200, reply
             return reply
 
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        async with self.http.post(f"{self.url}{path}", json=body) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
     async def get(self, path: str) -> Any:
         async with self.http.get(f"{self.url}{path}") as r:
             assert r.status == 200, await r.text()

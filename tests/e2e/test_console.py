@@ -9,6 +9,7 @@ downloads nothing). Screenshots and the measured latencies go to ``test-artifact
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from firmware_protocols import mqtt_v1 as proto
 from tests.e2e.harness import (
     ADMIN,
     ARTIFACTS,
@@ -108,10 +110,23 @@ async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
             ticket = called["events"][0]["ticket"]
             await api.command({"type": "start", "window": 3})
             await api.command({"type": "finish", "window": 3})
-            rated = await api.command(
-                {"type": "rate", "ticket": ticket, "level": "very_dissatisfied"}
-            )
-            [case] = [e["case"] for e in rated["events"] if e["e"] == "case_opened"]
+            # The citizen presses 非常不满意 on window 3's simulated pad (ratings come only
+            # from devices); the 回访 needs the followup duty, granted to the admin here.
+            pad = fleet.evaluators[3]
+            await until(lambda: pad.invite is not None and pad.invite.ticket == ticket)
+            assert pad.press(proto.RatingLevel.VERY_DISSATISFIED)
+            cases: list[Any] = []
+
+            async def case_opened() -> bool:
+                cases[:] = await api.get(f"/api/v1/halls/{hall}/cases")
+                return any(c["ticket"] == ticket for c in cases)
+
+            deadline = time.monotonic() + 15
+            while not await case_opened():
+                assert time.monotonic() < deadline, "the pad's 差评 opened no case"
+                await asyncio.sleep(0.05)
+            [case] = [c["id"] for c in cases if c["ticket"] == ticket]
+            await api.post(f"/api/v1/users/{ADMIN[0]}/duties", {"duties": ["followup"]})
             await page.goto(f"{running.url}/console/ratings.html?hall={hall}&case={case}")
             await page.wait_for_selector("#record-contact")
             await page.fill("#case-note", "已电话回访，群众反映等候时间长")

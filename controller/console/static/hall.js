@@ -1,4 +1,5 @@
-// Live hall: windows, queues, alerts, latest calls; redrawn from each live picture.
+// Live hall: windows (with the clerk's photo: 亮牌), queues, alerts, latest calls; redrawn from
+// each live picture.
 "use strict";
 (async () => {
   const { h, STATE_LABELS } = HC;
@@ -28,6 +29,8 @@
       stat(v.coverage === null ? "-" : Math.round(v.coverage * 100) + "%", "评价覆盖率"),
       stat(t.bad_ratings, "差评"), stat(`${last.devices_online}/${last.devices_total}`, "设备在线"));
     windows.replaceChildren(...v.windows.map(w => h("div", { class: `win ${w.state}`, "data-window": w.number },
+      w.staff && w.staff_photo ? h("img", { class: "photo", alt: w.staff_name || w.staff,
+        src: `/api/v1/halls/${encodeURIComponent(hall.id)}/staff/${encodeURIComponent(w.staff)}/photo` }) : "",
       h("div", { class: "n" }, `${w.number} ${w.name}`),
       h("div", { class: "t" }, w.ticket || STATE_LABELS[w.state]),
       h("small", {}, `${STATE_LABELS[w.state]} · ${w.since_ms ? HC.duration(now - w.since_ms) : "-"}`),

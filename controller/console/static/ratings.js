@@ -1,5 +1,7 @@
 // Ratings (filters) and 差评 cases: the list, and a case page to record 回访, 核实, 整改 and
-// the closing feedback, with deadlines shown. Every step is a hall command, so it is logged.
+// the closing feedback, with deadlines shown. Every step is a hall command, so it is logged,
+// under the logged-in account. An account with the 回访 duty may open the rater's contact (or
+// have the telephony platform ring it); each opening is logged and listed on the case.
 "use strict";
 (async () => {
   const { h } = HC;
@@ -52,7 +54,7 @@
     if (ok) { await openCase(body.case); loadCases(); }
   }
 
-  async function openCase(id) {
+  async function openCase(id, opened) {
     const c = await HC.api(`${base}/cases/${id}`);
     history.replaceState(null, "", `?hall=${hall.id}&case=${id}`);
     const note = h("input", { id: "case-note", size: 50, placeholder: "说明" });
@@ -73,6 +75,24 @@
     } else if (c.state === "awaiting_feedback") {
       actions.push(h("button", { class: "primary", onclick: () => step({ type: "close_case", case: c.id, by, note: note.value }, "已反馈办结") }, "反馈并办结"));
     }
+    const duties = session.duties || [];
+    const contactBox = h("p", { id: "contact" });
+    if (c.has_contact && c.state !== "closed" && duties.includes("followup")) {
+      const hcp = `${base}/haochaping/contacts/${c.id}`;
+      contactBox.append(
+        h("button", { id: "unseal-contact", onclick: async () => {
+          const r = await HC.act(hcp, {}, "已查看联系方式（已记录）");
+          if (r) await openCase(c.id, r);
+        } }, "查看联系方式（回访）"), " ",
+        h("button", { id: "call-contact", onclick: async () => {
+          if (await HC.act(`${hcp}/call`, {}, "已发起代拨（号码不显示）")) await openCase(c.id);
+        } }, "代拨电话"));
+      if (opened) contactBox.append(" ", h("b", { id: "contact-text" }, `联系人：${opened.name || "-"}　电话：${opened.phone || "-"}`));
+    } else if (c.has_contact) {
+      contactBox.append(h("span", { class: "muted" }, "群众留有联系方式（仅回访人员可查看）"));
+    }
+    const unseals = c.unseals && c.unseals.length ? HC.table(["查看时间", "查看人", "用途"], c.unseals.map(u =>
+      h("tr", {}, h("td", {}, HC.time(u.at)), h("td", {}, u.by), h("td", {}, u.purpose === "call" ? "代拨" : "查看")))) : "";
     caseBox.style.display = "block";
     caseBox.replaceChildren(h("h2", {}, `差评案件 #${c.id} · ${c.number} · ${HC.CASE_LABELS[c.state] || c.state}`),
       h("p", {}, `${c.window}号窗口 · ${c.staff_name || c.staff} · 业务 ${c.service} · `, h("span", { class: "bad" }, c.label),
@@ -81,6 +101,7 @@
         c.deadlines_estimated ? h("span", { class: "bad", id: "deadlines-estimated" }, " · 期限按周一至周五估算（缺少官方节假日数据，请核对）") : ""),
       HC.table(["步骤", "时间", "经办人", "说明"], c.steps.map(s => h("tr", {}, h("td", {}, s.op), h("td", {}, HC.time(s.at)),
         h("td", {}, s.by), h("td", {}, s.note)))),
+      contactBox, unseals,
       actions.length ? h("p", {}, note, " ", actions) : h("p", { class: "muted" }, "案件已办结"),
       h("button", { onclick: () => { caseBox.style.display = "none"; history.replaceState(null, "", `?hall=${hall.id}`); } }, "关闭"));
   }

@@ -49,8 +49,20 @@
       ...p.calls.slice(0, 8).map(c => h("tr", { class: c.recall ? "recall" : "" }, h("td", {}, c.number), h("td", {}, where(c)))));
     document.getElementById("waiting").replaceChildren(h("tr", {}, h("th", {}, "业务"), h("th", {}, "等候人数")),
       ...p.hall.services.map(s => h("tr", {}, h("td", {}, s.name), h("td", {}, s.waiting))));
+    showStaff(latest && p.hall.windows.find(w => w.number === latest.window));
     const notice = document.getElementById("notice");
     if (notice.textContent !== p.notice) notice.textContent = p.notice;
+  }
+
+  // 亮牌: the clerk of the window just called, photo, name and 工号.
+  function showStaff(w) {
+    const card = document.getElementById("now-staff"), photo = document.getElementById("now-photo");
+    card.hidden = !(w && w.staff);
+    if (card.hidden) return;
+    document.getElementById("now-staff-name").textContent = `${w.staff_name || ""}（工号 ${w.staff}）`;
+    const src = `/api/v1/halls/${encodeURIComponent(hall.id)}/staff/${encodeURIComponent(w.staff)}/photo`;
+    photo.hidden = !w.staff_photo;
+    if (w.staff_photo && photo.getAttribute("src") !== src) photo.setAttribute("src", src);
   }
 
   HC.live(hall.id, { picture: draw, call: announce });

@@ -13,7 +13,7 @@ from controller.haochaping.adapters.base import Verdict
 from controller.haochaping.adapters.json_v1 import JsonV1Adapter
 from controller.haochaping.followup import follow_up_link, follow_up_token, token_is_valid
 from controller.haochaping.keys import KeyFileError, load_or_create_keys, secrets_path
-from controller.haochaping.privacy import PrivacyError, mask, seal, unseal
+from controller.haochaping.privacy import PrivacyError, mask, seal, split_contact, unseal
 from controller.haochaping.records import RatingRecord
 
 ADAPTER = JsonV1Adapter("http://platform/api", ZoneInfo("Asia/Shanghai"))
@@ -108,3 +108,20 @@ def test_keys_are_generated_once_private_and_checked(tmp_path: Path) -> None:
     path.write_text("{}", encoding="utf-8")
     with pytest.raises(KeyFileError):
         load_or_create_keys(path)
+
+
+@pytest.mark.parametrize(
+    ("left", "name", "phone"),
+    [
+        ("张三 13812345678", "张三", "13812345678"),
+        ("13812345678", "", "13812345678"),
+        ("欧阳娜娜，138-1234-5678", "欧阳娜娜", "13812345678"),
+        ("王五 0571-8765 4321 下午可联系", "王五 下午可联系", "057187654321"),
+        ("李四", "李四", ""),
+        ("赵六 123", "赵六 123", ""),  # too short for a phone number
+        ("+86 13812345678 钱七", "钱七", "+8613812345678"),
+    ],
+)
+def test_an_opened_contact_is_split_into_name_and_phone(left: str, name: str, phone: str) -> None:
+    contact = split_contact(left)
+    assert (contact.text, contact.name, contact.phone) == (left, name, phone)

@@ -208,3 +208,50 @@ def test_the_calendar_alert_and_metric_warn_sixty_days_ahead(config: HallConfig)
     assert "2026-12-31" in alert.text and "2027 年国务院放假通知" in alert.text
     early = engine.calendar_coverage(T0 - 30 * 24 * HOUR)  # 2026-10-24: 68 days left
     assert not early.runs_out_soon
+
+
+def test_an_appeal_is_not_decided_by_its_filer(engine: HallEngine) -> None:
+    """The engine's own backstop of the API's separation: the filer's review is refused."""
+    case = bad_rating(engine)
+    engine.handle(c.ContactCase(case=case, by="followup"), T0 + HOUR)
+    engine.handle(c.VerifyCase(case=case, by="dept", outcome=V.MISTAKEN), T0 + 2 * HOUR)
+    assert engine.state.cases[case].filed_by == "dept"
+    for granted in (True, False):
+        reject(
+            engine,
+            c.ReviewCase(case=case, by="dept", granted=granted),
+            T0 + 3 * HOUR,
+            R.CONFLICT_OF_INTEREST,
+        )
+    [reviewed] = engine.handle(c.ReviewCase(case=case, by="reviewer", granted=True), T0 + 3 * HOUR)
+    assert isinstance(reviewed, ev.CaseReviewed) and reviewed.by == "reviewer"
+
+
+def test_opening_a_contact_is_an_event_and_the_sealed_contact_survives_replay(
+    engine: HallEngine,
+) -> None:
+    ticket = served(engine)
+    rated = engine.handle(
+        c.Rate(ticket=ticket, level=L.DISSATISFIED, rater_sealed="v1:sealed-text"), T0 + 10
+    )
+    [opened] = [e for e in rated if isinstance(e, ev.CaseOpened)]
+    case = opened.case
+    assert engine.state.cases[case].rater_sealed == "v1:sealed-text"
+    unsealed = engine.handle(c.UnsealContact(case=case, by="followup"), T0 + HOUR)
+    assert unsealed == [
+        ev.ContactUnsealed(at=T0 + HOUR, case=case, by="followup", purpose=c.ContactPurpose.VIEW)
+    ]
+    assert [(u.by, u.at) for u in engine.state.cases[case].unseals] == [("followup", T0 + HOUR)]
+    # Refused: an anonymous case, an unknown case, nobody named, a closed case.
+    anonymous = bad_rating(engine, T0 + 2 * HOUR)
+    reject(engine, c.UnsealContact(case=anonymous, by="f"), T0 + 3 * HOUR, R.NO_CONTACT)
+    reject(engine, c.UnsealContact(case=99, by="f"), T0 + 3 * HOUR, R.UNKNOWN_CASE)
+    reject(engine, c.UnsealContact(case=case, by=" "), T0 + 3 * HOUR, R.BAD_CASE_STEP)
+    engine.handle(c.ContactCase(case=case, by="f"), T0 + 4 * HOUR)
+    engine.handle(c.VerifyCase(case=case, by="d", outcome=V.EXPLAINED), T0 + 4 * HOUR)
+    engine.handle(c.CloseCase(case=case, by="d", note="已解释"), T0 + 4 * HOUR)
+    reject(engine, c.UnsealContact(case=case, by="f"), T0 + 5 * HOUR, R.CASE_STEP_NOT_ALLOWED)
+    # A snapshot keeps the sealed contact and the openings (a restart can still call back).
+    restored = HallState.from_snapshot(engine.config, engine.state.to_snapshot())
+    assert restored.cases[case].rater_sealed == "v1:sealed-text"
+    assert restored.cases[case].unseals == engine.state.cases[case].unseals

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from controller.haochaping.service import Haochaping
+from controller.http.haochaping_api import add_haochaping_routes
 from tests.controller.http.console_app import HALL, Console, console_app
 
 
 @pytest.fixture
-async def console() -> AsyncIterator[Console]:
-    async with console_app() as app:
+async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    """The console with the 好差评 routes too (as ``hallctl run`` has them)."""
+
+    def with_haochaping(app: web.Application) -> None:
+        add_haochaping_routes(app, Haochaping(tmp_path / "hall.db"))
+
+    async with console_app(with_haochaping) as app:
         yield app
 
 
@@ -47,3 +56,12 @@ async def test_document_is_public_complete_and_self_consistent(console: Console)
         if not path.startswith("/api/v1/") or route.method == "HEAD" or "openapi" in path:
             continue
         assert (route.method, path) in documented, (route.method, path)
+    for new in (
+        "/api/v1/halls/{hall}/staff/{staff_id}/photo",
+        "/api/v1/halls/{hall}/haochaping/contacts/{case}",
+        "/api/v1/halls/{hall}/haochaping/contacts/{case}/call",
+        "/api/v1/users/{user}/duties",
+    ):
+        assert new in doc["paths"], new
+    photo = doc["paths"]["/api/v1/halls/{hall}/staff/{staff_id}/photo"]["get"]
+    assert photo["security"] == []  # 亮牌 needs no login

@@ -442,7 +442,8 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
             "title": "hallctl API",
             "version": "1",
             "description": "Service-hall control: commands, live hall, devices, 好差评 figures. "
-            "Errors are JSON {code, message}. State changes with a session cookie need the "
+            "Errors are JSON {code, message, detail}: code English and stable, message Chinese. "
+            "State changes with a session cookie need the "
             "X-CSRF-Token header; machine clients send Authorization: Bearer <token>.",
         },
         "servers": [{"url": "/"}],

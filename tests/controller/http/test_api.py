@@ -41,7 +41,8 @@ async def test_refused_command_is_409_with_the_reason(client: TestClient) -> Non
     assert response.status == 409
     assert await response.json() == {
         "code": "window_logged_out",
-        "message": "window 1 has nobody logged in",
+        "message": "1号窗口尚未登录，请先开窗",
+        "detail": "window 1 has nobody logged in",
     }
 
 

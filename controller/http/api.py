@@ -122,7 +122,10 @@ async def get_hall(request: web.Request) -> web.Response:
 async def list_halls(request: web.Request) -> web.Response:
     halls = request.app[HALLS]
     return json_response(
-        [{"id": h, "name": r.engine.config.hall.name} for h, r in sorted(halls.items())]
+        [
+            {"id": h, "name": r.engine.config.hall.name, "timezone": r.engine.config.hall.timezone}
+            for h, r in sorted(halls.items())
+        ]
     )
 
 

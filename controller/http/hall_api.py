@@ -248,7 +248,12 @@ async def get_tickets(request: web.Request) -> web.Response:
         return error(
             400, "bad_request", f"unknown ticket state {wanted!r}", problem="未知的号票状态"
         )
-    tickets = [t for t in runtime.state.tickets.values() if t.state is state]
+    search = request.query.get("q", "").strip().upper()
+    tickets = [
+        t
+        for t in runtime.state.tickets.values()
+        if t.state is state and (not search or search in t.number)
+    ]
     tickets.sort(key=lambda t: t.arrival_at)
     return json_response(
         [

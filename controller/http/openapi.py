@@ -63,6 +63,7 @@ IDEMPOTENCY_KEY: Final = {
 class HallSummary(msgspec.Struct, frozen=True):
     id: str
     name: str
+    timezone: str  # the hall's IANA zone: the console shows times in it
 
 
 _TYPES: Final[dict[str, Any]] = {
@@ -240,6 +241,7 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
                         "ticket state (default waiting)",
                     ),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+                    _query("q", {"type": "string", "maxLength": 20}, "part of the number (A02)"),
                 ],
                 errors=(400, 401, 404),
             ),

@@ -90,4 +90,4 @@ async def test_hall_view_lists_windows_and_queues(client: TestClient) -> None:
     waiting = {s["id"]: s["waiting"] for s in view["services"]}
     assert waiting == {"A": 0, "B": 1, "C": 0}
     halls = await (await client.get("/api/v1/halls")).json()
-    assert halls == [{"id": "demo", "name": "示范政务服务大厅"}]
+    assert halls == [{"id": "demo", "name": "示范政务服务大厅", "timezone": "Asia/Shanghai"}]

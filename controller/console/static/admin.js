@@ -5,9 +5,12 @@
   await HC.start("账号与审计");
   const main = document.getElementById("main");
   const users = h("div", { id: "users" }), tokens = h("div", { id: "tokens" }), audit = h("div", { id: "audit" });
-  const nu = h("input", { placeholder: "用户名", size: 10 }), np = h("input", { placeholder: "密码（至少8位）", type: "password", size: 14 });
-  const nr = h("select", {}, ["viewer", "operator", "admin"].map(r => h("option", { value: r }, r)));
-  const tu = h("input", { placeholder: "用户名", size: 10 }), tn = h("input", { placeholder: "用途", size: 12 });
+  const { labelled } = HC;
+  const nu = labelled(h("input", { placeholder: "用户名", size: 10 }), "新账号用户名");
+  const np = labelled(h("input", { placeholder: "密码（至少8位）", type: "password", size: 14, autocomplete: "new-password" }), "新账号密码");
+  const nr = labelled(h("select", {}, ["viewer", "operator", "admin"].map(r => h("option", { value: r }, HC.roleLabel(r)))), "新账号角色");
+  const tu = labelled(h("input", { placeholder: "用户名", size: 10 }), "令牌所属用户名");
+  const tn = labelled(h("input", { placeholder: "用途", size: 12 }), "令牌用途");
   const secret = h("p", { class: "bad" });
   main.append(
     h("section", { class: "card" }, h("h2", {}, "账号"), nu, " ", np, " ", nr, " ",
@@ -18,7 +21,7 @@
     h("section", { class: "card" }, h("h2", {}, "审计记录"), audit));
   async function load() {
     const [u, t, a] = await Promise.all([HC.api("/api/v1/users"), HC.api("/api/v1/tokens"), HC.api("/api/v1/audit?limit=200")]);
-    users.replaceChildren(HC.table(["用户", "角色", "名称", "状态", ""], u.map(x => h("tr", {}, h("td", {}, x.user), h("td", {}, x.role),
+    users.replaceChildren(HC.table(["用户", "角色", "名称", "状态", ""], u.map(x => h("tr", {}, h("td", {}, x.user), h("td", {}, HC.roleLabel(x.role)),
       h("td", {}, x.display_name), h("td", {}, x.enabled ? "启用" : "停用"),
       h("td", {}, x.enabled ? h("button", { onclick: async () => { if (await HC.act(`/api/v1/users/${x.user}/disable`, {}, "已停用")) load(); } }, "停用") : "")))));
     tokens.replaceChildren(HC.table(["令牌", "用户", "用途", "签发", ""], t.map(x => h("tr", {}, h("td", {}, x.token_id), h("td", {}, x.user),

@@ -198,9 +198,10 @@ const HC = (() => {
   // Every input needs a name a screen reader can say; placeholders vanish when typing.
   function labelled(el, label) { el.setAttribute("aria-label", label); return el; }
 
+  // A table in a box that scrolls sideways on a phone (focusable, so keyboards can scroll it).
   function table(head, rows) {
-    return h("table", {}, h("thead", {}, h("tr", {}, head.map(x => h("th", {}, x)))),
-      h("tbody", {}, rows));
+    return h("div", { class: "scroll", tabindex: "0" },
+      h("table", {}, h("thead", {}, h("tr", {}, head.map(x => h("th", {}, x)))), h("tbody", {}, rows)));
   }
 
   return { h, api, act, command, toast, start, live, duration, estimate, time, deadline, labelled, table,

@@ -12,6 +12,7 @@ Screenshots of every page go to docs/img/ (desktop) and test-artifacts/e2e/ (pho
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,16 @@ pytestmark = [
 
 AXE = ROOT / "tests" / "e2e" / "vendor" / "axe-core" / "axe.min.js"
 DOCS_IMG = ROOT / "docs" / "img"
+
+
+def pictures() -> Path:
+    """Where the desktop screenshots go: docs/img/ when asked (HALLCTL_DOCS_IMG=1, to refresh
+    the README's), else test-artifacts/e2e/ (so a test run leaves the work tree alone)."""
+    folder = DOCS_IMG if os.environ.get("HALLCTL_DOCS_IMG") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 PAGES = ["hall", "devices", "actions", "ratings", "figures", "caller", "admin"]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -120,8 +131,7 @@ async def test_every_page_desktop_and_phone_with_axe(mosquitto: Any, tmp_path: P
                         violations = await axe_violations(page)
                         report[f"{name}-{size}"] = violations
                         if size == "desktop":
-                            DOCS_IMG.mkdir(parents=True, exist_ok=True)
-                            await page.screenshot(path=str(DOCS_IMG / f"console-{name}.png"))
+                            await page.screenshot(path=str(pictures() / f"console-{name}.png"))
                         else:
                             ARTIFACTS.mkdir(parents=True, exist_ok=True)
                             await page.screenshot(
@@ -199,20 +209,31 @@ async def test_console_basics_in_the_browser(mosquitto: Any, tmp_path: Path) -> 
                 await select.select_option(index=1)
                 chosen = await select.input_value()
                 await api.command({"type": "issue_ticket", "service": "A"})  # the list changes
-                await page.wait_for_timeout(5600)  # one refresh period passes, on purpose
+                # the next refresh (every 5 s) counts it in the note, and leaves the choice alone
+                await page.wait_for_selector(
+                    "#tickets-note:has-text('另有 5 张未显示')", timeout=12000
+                )
                 assert await select.input_value() == chosen
 
-                # 取消 asks first; declining changes nothing.
+                # 取消 asks first; declining sends nothing (the accepted one is the only cancel).
                 before = await api.get(f"/api/v1/halls/{hall}/tickets?state=cancelled")
-                page.once("dialog", lambda d: d.dismiss())
-                await page.locator("tr[data-ticket] button[data-action=cancel]").nth(1).click()
-                await page.wait_for_timeout(300)
-                assert await api.get(f"/api/v1/halls/{hall}/tickets?state=cancelled") == before
-                page.once("dialog", lambda d: d.accept())
-                await page.locator("tr[data-ticket] button[data-action=cancel]").nth(1).click()
+                dialogs: list[str] = []
+
+                async def answer(dialog: Any) -> None:
+                    dialogs.append(dialog.message)
+                    await (dialog.accept() if len(dialogs) == 2 else dialog.dismiss())
+
+                page.on("dialog", answer)
+                cancel = page.locator("tr[data-ticket] button[data-action=cancel]").nth(1)
+                second = await page.locator("tr[data-ticket] td").nth(6).text_content()
+                await cancel.click()
+                await cancel.click()
                 await page.wait_for_function(
                     "(document.getElementById('toast') || {}).textContent?.includes('已取消')"
                 )
+                after = await api.get(f"/api/v1/halls/{hall}/tickets?state=cancelled")
+                assert [t["number"] for t in after] == [t["number"] for t in before] + [second]
+                assert len(dialogs) == 2 and "确定取消号票" in dialogs[0], dialogs
 
                 # A refusal is a Chinese sentence: logging out a calling window.
                 row = f"tr[data-window='{number}']"
@@ -284,7 +305,7 @@ async def test_hall_screen_on_a_tv_and_its_voice_queue(mosquitto: Any, tmp_path:
                 await page.wait_for_selector("#calls tbody tr:nth-child(8)")
                 for size in ((1920, 1080), (1280, 720)):
                     await page.set_viewport_size({"width": size[0], "height": size[1]})
-                    await page.wait_for_timeout(200)  # one layout pass after the resize
+                    await page.wait_for_function(f"window.innerHeight === {size[1]}")
                     layout = await page.evaluate(LAYOUT_JS)
                     figures[f"layout-{size[0]}"] = layout
                     vw, vh = size
@@ -296,8 +317,7 @@ async def test_hall_screen_on_a_tv_and_its_voice_queue(mosquitto: Any, tmp_path:
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
                     await page.screenshot(path=str(ARTIFACTS / f"screen-{vw}x{vh}.png"))
                     if size == (1920, 1080):
-                        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-                        await page.screenshot(path=str(DOCS_IMG / "console-screen.png"))
+                        await page.screenshot(path=str(pictures() / "console-screen.png"))
 
                 # Calls left waiting longer than the bound (4 s here, 60 s by default) are dropped.
                 await page.wait_for_function(

@@ -169,9 +169,20 @@ async def test_console_basics_in_the_browser(mosquitto: Any, tmp_path: Path) -> 
             await api.command({"type": "call_next", "window": number})
             async with playwright_api.async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                context = await browser.new_context(viewport=DESKTOP, bypass_csp=True)
+                # A browser in New York: the console still shows the hall's (Shanghai) times.
+                context = await browser.new_context(
+                    viewport=DESKTOP, bypass_csp=True, timezone_id="America/New_York"
+                )
                 page = await context.new_page()
                 await login(page, running.url)
+                await page.wait_for_function("typeof HC !== 'undefined' && HC.session")
+                shown = await page.evaluate(TIMES_JS)
+                assert shown == {
+                    "time": "11/30 08:00:00",  # 00:00 UTC is 08:00 in Shanghai, 19:00 in New York
+                    "midnight": "11/30 24:00",  # a deadline at 12/01 00:00 is the end of 11/30
+                    "deadline": "11/30 17:30",
+                    "durations": ["45秒", "12分30秒", "1小时5分"],
+                }, shown
 
                 # 统计 and 账号与审计 have no live feed: no badge at all, never a red 连接中.
                 for name in ("figures", "admin"):
@@ -343,6 +354,13 @@ async def test_hall_screen_on_a_tv_and_its_voice_queue(mosquitto: Any, tmp_path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "screen.json").write_text(json.dumps(figures, ensure_ascii=False, indent=1))
 
+
+TIMES_JS = """() => ({
+  time: HC.time(Date.UTC(2026, 10, 30, 0, 0, 0)),
+  midnight: HC.deadline(Date.UTC(2026, 10, 30, 16, 0, 0)),
+  deadline: HC.deadline(Date.UTC(2026, 10, 30, 9, 30, 0)),
+  durations: [45e3, 750e3, 3900e3].map(HC.duration),
+})"""
 
 CONTRAST_JS = """() => {
   const lum = c => { const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map(Number).map(v => {

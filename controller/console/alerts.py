@@ -78,11 +78,13 @@ def hall_alerts(
     for service in view.services:
         if service.waiting and service.longest_wait_ms > threshold_ms:
             minutes = service.longest_wait_ms // 60_000
+            # written as the console writes durations (1小时5分, 35分)
+            waited = f"{minutes // 60}小时{minutes % 60}分" if minutes >= 60 else f"{minutes}分"
             alerts.append(
                 Alert(
                     AlertKind.LONG_WAIT,
                     service.id,
-                    f"{service.name} 最长等候 {minutes} 分钟，建议增开窗口",
+                    f"{service.name} 最长等候 {waited}，建议增开窗口",
                     now_ms - service.longest_wait_ms,
                 )
             )

@@ -173,7 +173,12 @@ class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
 
 
 class Pause(Command, frozen=True, tag="pause"):
+    """Pause a window. A busy window (calling or serving) refuses unless ``after_current``:
+    then the pause is noted and takes effect when its current ticket leaves the window."""
+
     window: int
+    after_current: bool = False
+    reason: str = ""  # 午休, 临时离开, ...: shown on the console and kept in the log
 
 
 class Resume(Command, frozen=True, tag="resume"):

@@ -50,6 +50,7 @@ R = RejectReason
 MAX_RATING_TEXT = 500
 MAX_ACTOR = 64
 MAX_NOTE = 2000
+MAX_PAUSE_REASON = 40
 DAY_MS = 86_400_000
 
 
@@ -137,13 +138,39 @@ class HallEngine:
 
     def decide(self, command: cmd.AnyCommand, now: int) -> list[ev.AnyEvent]:
         """The events ``command`` causes at ``now``; raises ``Rejected`` and changes nothing."""
-        return self._deciders[type(command)](command, now)
+        events = self._deciders[type(command)](command, now)
+        return self._with_due_pauses(events, now)
 
     def handle(self, command: cmd.AnyCommand, now: int) -> list[ev.AnyEvent]:
         """Decide and fold: the state afterwards includes the returned events."""
-        events = self._deciders[type(command)](command, now)
+        events = self.decide(command, now)
         self.state.apply_all(events)
         return events
+
+    def _with_due_pauses(self, events: list[ev.AnyEvent], now: int) -> list[ev.AnyEvent]:
+        """Append the pause of each window with a pending pause that ``events`` leave idle."""
+        windows = self.state.windows
+        freed = [w for w in self._freed_windows(events) if windows[w].pause_pending]
+        return events + [
+            ev.WindowPaused(at=now, window=w, reason=windows[w].pause_reason)
+            for w in dict.fromkeys(freed)
+        ]
+
+    def _freed_windows(self, events: list[ev.AnyEvent]) -> list[int]:
+        """Windows whose current ticket leaves them in ``events`` (they go idle)."""
+        freed: list[int] = []
+        for e in events:
+            if isinstance(e, ev.ServiceFinished | ev.TicketNoShow | ev.ServiceSuspended):
+                freed.append(e.window)
+            elif isinstance(e, ev.TicketTransferred) and e.from_window is not None:
+                freed.append(e.from_window)
+            elif isinstance(e, ev.TicketCancelled | ev.TicketExpired):
+                ticket = self.state.tickets.get(e.ticket)
+                if ticket is not None and ticket.window is not None:
+                    window = self.state.windows.get(ticket.window)
+                    if window is not None and window.ticket == ticket.id:
+                        freed.append(ticket.window)
+        return freed
 
     # -- lookups that reject -------------------------------------------------------------
 
@@ -164,7 +191,12 @@ class HallEngine:
             raise Rejected(R.WINDOW_PAUSED, f"window {number} is paused")
         if window.ticket is None and op in _NEEDS_TICKET:
             raise Rejected(R.NO_TICKET_AT_WINDOW, f"window {number} has no ticket called")
-        raise Rejected(R.WINDOW_BUSY, f"window {number} is {window.state.value}; cannot {op.value}")
+        raise Rejected(
+            R.WINDOW_BUSY,
+            f"window {number} is {window.state.value}; cannot {op.value}",
+            window=number,
+            state=window.state.value,
+        )
 
     def _current_ticket(self, window: WindowRuntime) -> Ticket:
         assert window.ticket is not None  # guaranteed by the window table
@@ -316,11 +348,17 @@ class HallEngine:
             raise Rejected(R.UNKNOWN_STAFF, f"no staff with 工号 {c.staff}")
         if window.state is not WindowState.LOGGED_OUT:
             raise Rejected(
-                R.WINDOW_ALREADY_LOGGED_IN, f"window {c.window} is used by {window.staff}"
+                R.WINDOW_ALREADY_LOGGED_IN,
+                f"window {c.window} is used by {window.staff}",
+                holder=window.staff or "",
             )
         elsewhere = self.state.staff_window.get(c.staff)
         if elsewhere is not None:
-            raise Rejected(R.STAFF_AT_OTHER_WINDOW, f"{c.staff} is logged in at {elsewhere}")
+            raise Rejected(
+                R.STAFF_AT_OTHER_WINDOW,
+                f"{c.staff} is logged in at {elsewhere}",
+                other_window=elsewhere,
+            )
         return [ev.StaffLoggedIn(at=now, window=c.window, staff=c.staff)]
 
     def _logout(self, c: cmd.Logout, now: int) -> list[ev.AnyEvent]:
@@ -339,10 +377,16 @@ class HallEngine:
         window = self._staffed_window(c.window, WindowOp.CALL)
         ticket = self._open_ticket_by_number(c.number)
         if ticket.state is not TicketState.WAITING:
-            raise Rejected(R.TICKET_NOT_WAITING, f"{c.number} is {ticket.state.value}")
+            raise Rejected(
+                R.TICKET_NOT_WAITING,
+                f"{c.number} is {ticket.state.value}",
+                state=ticket.state.value,
+            )
         if ticket.target_window is not None and ticket.target_window != window.number:
             raise Rejected(
-                R.TICKET_AT_OTHER_WINDOW, f"{c.number} waits for window {ticket.target_window}"
+                R.TICKET_AT_OTHER_WINDOW,
+                f"{c.number} waits for window {ticket.target_window}",
+                other_window=ticket.target_window,
             )
         return [
             ev.TicketCalled(
@@ -355,7 +399,10 @@ class HallEngine:
         ticket = self._current_ticket(window)
         if ticket.recalls >= self.config.policy.max_recalls:
             raise Rejected(
-                R.RECALL_LIMIT, f"{ticket.number} recalled {ticket.recalls} times already"
+                R.RECALL_LIMIT,
+                f"{ticket.number} recalled {ticket.recalls} times already",
+                number=ticket.number,
+                count=ticket.recalls,
             )
         return [
             ev.TicketRecalled(
@@ -409,10 +456,16 @@ class HallEngine:
         window = self._staffed_window(c.window, WindowOp.CALL_BACK)
         ticket = self._open_ticket_by_number(c.number)
         if ticket.state is not TicketState.SUSPENDED:
-            raise Rejected(R.TICKET_NOT_SUSPENDED, f"{c.number} is {ticket.state.value}")
+            raise Rejected(
+                R.TICKET_NOT_SUSPENDED,
+                f"{c.number} is {ticket.state.value}",
+                state=ticket.state.value,
+            )
         if ticket.window != window.number:
             raise Rejected(
-                R.TICKET_AT_OTHER_WINDOW, f"{c.number} was suspended at window {ticket.window}"
+                R.TICKET_AT_OTHER_WINDOW,
+                f"{c.number} was suspended at window {ticket.window}",
+                other_window=ticket.window or 0,
             )
         return [
             ev.ServiceCalledBack(at=now, ticket=ticket.id, number=ticket.number, window=c.window)
@@ -424,13 +477,26 @@ class HallEngine:
         return [self._transfer_event(ticket, c.window, c.to_service, c.to_window, now)]
 
     def _pause(self, c: cmd.Pause, now: int) -> list[ev.AnyEvent]:
+        if len(c.reason) > MAX_PAUSE_REASON:
+            raise Rejected(R.BAD_PAUSE_REASON, f"at most {MAX_PAUSE_REASON} characters")
+        window = self._window(c.window)
+        if c.after_current and window.state in (WindowState.CALLING, WindowState.SERVING):
+            if window.pause_pending:
+                raise Rejected(R.PAUSE_ALREADY_REQUESTED, f"window {c.window} pauses already")
+            return [ev.PauseRequested(at=now, window=c.window, reason=c.reason)]
         self._staffed_window(c.window, WindowOp.PAUSE)
-        return [ev.WindowPaused(at=now, window=c.window)]
+        return [ev.WindowPaused(at=now, window=c.window, reason=c.reason)]
 
     def _resume(self, c: cmd.Resume, now: int) -> list[ev.AnyEvent]:
         window = self._window(c.window)
+        if window.pause_pending:  # called off before it took effect
+            return [ev.PauseWithdrawn(at=now, window=c.window)]
         if window.state is not WindowState.PAUSED:
-            raise Rejected(R.WINDOW_NOT_PAUSED, f"window {c.window} is {window.state.value}")
+            raise Rejected(
+                R.WINDOW_NOT_PAUSED,
+                f"window {c.window} is {window.state.value}",
+                state=window.state.value,
+            )
         return [ev.WindowResumed(at=now, window=c.window)]
 
     def _set_services(self, c: cmd.SetWindowServices, now: int) -> list[ev.AnyEvent]:

@@ -120,6 +120,20 @@ class TicketExpired(Event, frozen=True, tag="ticket_expired"):
 
 class WindowPaused(Event, frozen=True, tag="window_paused"):
     window: int
+    reason: str = ""
+
+
+class PauseRequested(Event, frozen=True, tag="pause_requested"):
+    """A busy window will pause when its current ticket leaves it (finished, 过号, ...)."""
+
+    window: int
+    reason: str = ""
+
+
+class PauseWithdrawn(Event, frozen=True, tag="pause_withdrawn"):
+    """A requested pause was called off (resume) before it took effect."""
+
+    window: int
 
 
 class WindowResumed(Event, frozen=True, tag="window_resumed"):
@@ -276,6 +290,8 @@ AnyEvent = (
     | TicketCancelled
     | TicketExpired
     | WindowPaused
+    | PauseRequested
+    | PauseWithdrawn
     | WindowResumed
     | WindowServicesChanged
     | ServiceRated

@@ -232,6 +232,8 @@ class RejectReason(enum.Enum):
     WINDOW_BUSY = "window_busy"
     WINDOW_PAUSED = "window_paused"
     WINDOW_NOT_PAUSED = "window_not_paused"
+    PAUSE_ALREADY_REQUESTED = "pause_already_requested"
+    BAD_PAUSE_REASON = "bad_pause_reason"
     NO_TICKET_AT_WINDOW = "no_ticket_at_window"
     QUEUE_EMPTY = "queue_empty"
     RECALL_LIMIT = "recall_limit"
@@ -266,12 +268,14 @@ class RejectReason(enum.Enum):
 
 
 class Rejected(Exception):
-    """An illegal command; carries the reason and a human-readable detail."""
+    """An illegal command; carries the reason, a detail in English (logs, machines) and the
+    facts a message for people fills in (``window``, ``number``, ``state``, ...)."""
 
-    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+    def __init__(self, reason: RejectReason, detail: str = "", **facts: str | int) -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+        self.facts = facts
 
 
 def render_markdown() -> str:

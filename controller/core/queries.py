@@ -11,7 +11,10 @@ import math
 import msgspec
 
 from controller.core.lifecycle import TicketState, WindowState
+from controller.core.schedule import latest_closing_ms
 from controller.core.state import HallState, Totals
+
+DAY_MS = 86_400_000
 
 
 class WindowView(msgspec.Struct, frozen=True):
@@ -25,6 +28,8 @@ class WindowView(msgspec.Struct, frozen=True):
     services: list[str]
     suspended: list[str]
     staff_photo: bool = False  # 亮牌: the clerk has a photo (GET .../staff/{staff}/photo)
+    pause_pending: bool = False  # pauses when its current ticket leaves
+    pause_reason: str = ""
 
 
 class ServiceView(msgspec.Struct, frozen=True):
@@ -35,6 +40,9 @@ class ServiceView(msgspec.Struct, frozen=True):
     longest_wait_ms: int
     estimated_wait_minutes: int
     open_windows: int
+    # The estimate runs past today's closing time: a figure of hours means nothing to a
+    # citizen then; screens say so instead of showing it.
+    beyond_closing: bool = False
 
 
 class HallView(msgspec.Struct, frozen=True):
@@ -84,23 +92,27 @@ def hall_view(state: HallState, now: int) -> HallView:
             services=[s for s, _ in w.services],
             suspended=[state.tickets[t].number for t in w.suspended],
             staff_photo=w.staff in with_photo,
+            pause_pending=w.pause_pending,
+            pause_reason=w.pause_reason,
         )
         for w in sorted(state.windows.values(), key=lambda w: w.number)
     ]
-    services = [
-        ServiceView(
-            id=s.id,
-            name=s.name,
-            prefix=s.prefix,
-            waiting=state.waiting_by_service.get(s.id, 0),
-            longest_wait_ms=max(0, longest.get(s.id, 0)),
-            estimated_wait_minutes=estimated_wait_minutes(
-                state, s.id, state.waiting_by_service.get(s.id, 0)
-            ),
-            open_windows=open_windows_for(state, s.id),
+    until_closing = (latest_closing_ms(config.hall, now) + DAY_MS - now) // 60_000
+    services = []
+    for s in config.services:
+        estimate = estimated_wait_minutes(state, s.id, state.waiting_by_service.get(s.id, 0))
+        services.append(
+            ServiceView(
+                id=s.id,
+                name=s.name,
+                prefix=s.prefix,
+                waiting=state.waiting_by_service.get(s.id, 0),
+                longest_wait_ms=max(0, longest.get(s.id, 0)),
+                estimated_wait_minutes=estimate,
+                open_windows=open_windows_for(state, s.id),
+                beyond_closing=estimate > until_closing,
+            )
         )
-        for s in config.services
-    ]
     totals = state.totals
     return HallView(
         hall=config.hall.id,

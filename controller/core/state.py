@@ -157,6 +157,8 @@ class WindowRuntime(msgspec.Struct, kw_only=True):
     since: int = 0
     suspended: list[int] = msgspec.field(default_factory=list)
     last_finished: int | None = None  # the service the window's evaluator pad may invite
+    pause_pending: bool = False  # pause when the current ticket leaves (PauseRequested)
+    pause_reason: str = ""  # of the pause in force or requested
 
 
 class NumberCounter(msgspec.Struct, kw_only=True, gc=False):
@@ -271,6 +273,8 @@ class HallState:
             ev.TicketExpired: self._expired,
             ev.WindowPaused: self._paused,
             ev.WindowResumed: self._resumed,
+            ev.PauseRequested: self._pause_requested,
+            ev.PauseWithdrawn: self._pause_withdrawn,
             ev.WindowServicesChanged: self._services_changed,
             ev.ServiceRated: self._rated,
             ev.CaseNumberSet: self._case_number_set,
@@ -375,6 +379,7 @@ class HallState:
         window = self._win(e.window)
         self._window_to(window, WindowOp.LOGOUT, e.at)
         window.staff = None
+        window.pause_pending, window.pause_reason = False, ""
         self.staff_window.pop(e.staff, None)
 
     def _called(self, e: ev.TicketCalled) -> None:
@@ -495,10 +500,22 @@ class HallState:
         self.totals.expired += 1
 
     def _paused(self, e: ev.WindowPaused) -> None:
-        self._window_to(self._win(e.window), WindowOp.PAUSE, e.at)
+        window = self._win(e.window)
+        self._window_to(window, WindowOp.PAUSE, e.at)
+        window.pause_pending, window.pause_reason = False, e.reason
 
     def _resumed(self, e: ev.WindowResumed) -> None:
-        self._window_to(self._win(e.window), WindowOp.RESUME, e.at)
+        window = self._win(e.window)
+        self._window_to(window, WindowOp.RESUME, e.at)
+        window.pause_reason = ""
+
+    def _pause_requested(self, e: ev.PauseRequested) -> None:
+        window = self._win(e.window)
+        window.pause_pending, window.pause_reason = True, e.reason
+
+    def _pause_withdrawn(self, e: ev.PauseWithdrawn) -> None:
+        window = self._win(e.window)
+        window.pause_pending, window.pause_reason = False, ""
 
     def _services_changed(self, e: ev.WindowServicesChanged) -> None:
         window = self._win(e.window)

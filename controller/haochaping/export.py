@@ -1,4 +1,7 @@
-"""Statistics as CSV (Excel-friendly UTF-8 with BOM), XLSX (one sheet per dimension) or JSON."""
+"""Statistics as CSV (Excel-friendly UTF-8 with BOM), XLSX (one sheet per dimension) or JSON.
+
+CSV and XLSX are read by people in Excel: both have the same Chinese headers and dimension
+names; JSON keeps the English field names for machines."""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def _cells(hall: str, row: StatsRow) -> list[object]:
     for name, _ in COLUMNS:
         value = getattr(row, name)
         if isinstance(value, Dimension):
-            value = value.value
+            value = _SHEETS[value]
         elif isinstance(value, float):
             value = round(value, 4)
         values.append(value)
@@ -56,7 +59,7 @@ def _cells(hall: str, row: StatsRow) -> list[object]:
 def to_csv(reports: Sequence[StatsReport]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["hall", *(name for name, _ in COLUMNS)])
+    writer.writerow(["大厅", *(label for _, label in COLUMNS)])  # as the XLSX sheets
     for report in reports:
         for row in report.rows:
             writer.writerow(["" if v is None else v for v in _cells(report.hall, row)])

@@ -28,6 +28,7 @@ from controller.core.queries import hall_view
 from controller.daemon.runtime import HallRuntime
 from controller.daemon.store_supervisor import StoreHealth
 from controller.http import idempotency as idem
+from controller.http import messages
 from controller.http.bodies import BadBody, decode, read_raw
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL, STORE_HEALTH
 from controller.http.replies import ErrorReply as ErrorReply
@@ -66,7 +67,7 @@ def _hall(request: web.Request) -> HallRuntime | web.Response:
     hall_id = request.match_info["hall"]
     runtime = request.app[HALLS].get(hall_id)
     if runtime is None:
-        return error(404, "unknown_hall", f"no hall {hall_id!r}")
+        return error(404, "unknown_hall", f"no hall {hall_id!r}", hall=hall_id)
     return runtime
 
 
@@ -96,7 +97,8 @@ async def post_command(request: web.Request) -> web.Response:
             return json_response(CommandReply(seq=receipt.seq, events=receipt.events))
         return await _keyed(request, runtime, command, header)
     except Rejected as exc:
-        return error(409, exc.reason.value, exc.detail)
+        facts = messages.command_facts(command) | exc.facts
+        return error(409, exc.reason.value, exc.detail, **facts)
     except HallUnavailable as exc:
         return error(503, "hall_unavailable", exc.text)
 
@@ -133,7 +135,10 @@ async def get_hall(request: web.Request) -> web.Response:
 async def list_halls(request: web.Request) -> web.Response:
     halls = request.app[HALLS]
     return json_response(
-        [{"id": h, "name": r.engine.config.hall.name} for h, r in sorted(halls.items())]
+        [
+            {"id": h, "name": r.engine.config.hall.name, "timezone": r.engine.config.hall.timezone}
+            for h, r in sorted(halls.items())
+        ]
     )
 
 

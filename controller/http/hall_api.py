@@ -112,7 +112,7 @@ def runtime_of(request: web.Request) -> HallRuntime | web.Response:
     hall_id = request.match_info["hall"]
     runtime = request.app[CONSOLE].halls.get(hall_id)
     if runtime is None:
-        return error(404, "unknown_hall", f"no hall {hall_id!r}")
+        return error(404, "unknown_hall", f"no hall {hall_id!r}", hall=hall_id)
     return runtime
 
 
@@ -251,8 +251,15 @@ async def get_tickets(request: web.Request) -> web.Response:
     try:
         state = TicketState(wanted)
     except ValueError:
-        return error(400, "bad_request", f"unknown ticket state {wanted!r}")
-    tickets = [t for t in runtime.state.tickets.values() if t.state is state]
+        return error(
+            400, "bad_request", f"unknown ticket state {wanted!r}", problem="未知的号票状态"
+        )
+    search = request.query.get("q", "").strip().upper()
+    tickets = [
+        t
+        for t in runtime.state.tickets.values()
+        if t.state is state and (not search or search in t.number)
+    ]
     tickets.sort(key=lambda t: t.arrival_at)
     return json_response(
         [
@@ -281,7 +288,12 @@ async def get_ratings(request: web.Request) -> web.Response:
         level = RatingLevel(q["level"]) if q.get("level") else None
         window = int(q["window"]) if q.get("window") else None
     except ValueError:
-        return error(400, "bad_request", "level must be a rating level and window a number")
+        return error(
+            400,
+            "bad_request",
+            "level must be a rating level and window a number",
+            problem="评价等级或窗口号有误",
+        )
     bad_only = q.get("bad") in ("1", "true")
     rows = []
     day = q.get("day")
@@ -338,7 +350,9 @@ async def get_cases(request: web.Request) -> web.Response:
         try:
             wanted = CaseState(which)
         except ValueError:
-            return error(400, "bad_request", f"unknown case filter {which!r}")
+            return error(
+                400, "bad_request", f"unknown case filter {which!r}", problem="未知的案件筛选条件"
+            )
         cases = [c for c in state.cases.values() if c.state is wanted]
     cases.sort(key=lambda c: c.opened_at, reverse=True)
     return json_response([case_view(state, c, now) for c in cases[: _limit(request)]])
@@ -350,7 +364,8 @@ async def get_case(request: web.Request) -> web.Response:
         return runtime
     case = runtime.state.cases.get(int(request.match_info["case"]))
     if case is None:
-        return error(404, "unknown_case", f"no case {request.match_info['case']}")
+        wanted = request.match_info["case"]
+        return error(404, "unknown_case", f"no case {wanted}", case=wanted)
     return json_response(case_view(runtime.state, case, runtime.now()))
 
 
@@ -366,7 +381,12 @@ async def post_notice(request: web.Request) -> web.Response:
     text = " ".join(body.text.split())
     request[AUDIT_DETAIL] = text
     if len(text) > MAX_NOTICE_CHARS:
-        return error(400, "bad_request", f"a notice has at most {MAX_NOTICE_CHARS} characters")
+        return error(
+            400,
+            "bad_request",
+            f"a notice has at most {MAX_NOTICE_CHARS} characters",
+            problem=f"通知最多 {MAX_NOTICE_CHARS} 个字",
+        )
     hub = request.app[CONSOLE].hub_of(runtime.hall_id)
     if hub is None:
         return error(409, "no_devices", "this hall has no networked displays")
@@ -383,7 +403,7 @@ async def post_reprint(request: web.Request) -> web.Response:
         ticket_id = int(request.match_info["ticket"])
         body = await read_body(request, ReprintBody)
     except ValueError:
-        return error(400, "bad_request", "ticket must be a number")
+        return error(400, "bad_request", "ticket must be a number", problem="号票须为数字")
     except BadBody as bad:
         return bad.response
     request[AUDIT_DETAIL] = f"ticket {ticket_id} at {body.kiosk}"
@@ -395,7 +415,7 @@ async def post_reprint(request: web.Request) -> web.Response:
     try:
         hub.reprint(ticket_id, body.kiosk)
     except Refused as exc:
-        return error(409, exc.code, exc.text)
+        return error(409, exc.code, exc.text, kiosk=body.kiosk)
     return json_response(Ok())
 
 

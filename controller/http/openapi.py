@@ -67,6 +67,7 @@ IDEMPOTENCY_KEY: Final = {
 class HallSummary(msgspec.Struct, frozen=True):
     id: str
     name: str
+    timezone: str  # the hall's IANA zone: the console shows times in it
 
 
 _TYPES: Final[dict[str, Any]] = {
@@ -255,6 +256,7 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
                         "ticket state (default waiting)",
                     ),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "rows"),
+                    _query("q", {"type": "string", "maxLength": 20}, "part of the number (A02)"),
                 ],
                 errors=(400, 401, 404),
             ),
@@ -479,7 +481,8 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
             "title": "hallctl API",
             "version": "1",
             "description": "Service-hall control: commands, live hall, devices, 好差评 figures. "
-            "Errors are JSON {code, message}. State changes with a session cookie need the "
+            "Errors are JSON {code, message, detail}: code English and stable, message Chinese. "
+            "State changes with a session cookie need the "
             "X-CSRF-Token header; machine clients send Authorization: Bearer <token>.",
         },
         "servers": [{"url": "/"}],

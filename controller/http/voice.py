@@ -100,11 +100,11 @@ async def call_audio(request: web.Request) -> web.Response:
     try:
         window = int(request.query.get("window", ""))
     except ValueError:
-        return error(400, "bad_request", "window must be a window number")
+        return error(400, "bad_request", "window must be a window number", problem="窗口号须为数字")
     if not NUMBER.match(number):
-        return error(400, "bad_request", "number must look like A023")
+        return error(400, "bad_request", "number must look like A023", problem="号码须形如 A023")
     if runtime.engine.config.window(window) is None:
-        return error(404, "unknown_window", f"no window {window}")
+        return error(404, "unknown_window", f"no window {window}", window=window)
     recall = request.query.get("recall") in ("1", "true")
     try:
         audio = await request.app[SYNTH].wav(spoken_text(number, window, recall=recall))

@@ -132,6 +132,7 @@ async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
             await page.fill("#case-note", "已电话回访，群众反映等候时间长")
             await page.click("#record-contact")
             await page.wait_for_selector("#case h2:text('待核实')")
+            await page.wait_for_selector("#case td:text-is('回访')")  # the step, in Chinese
             detail = await api.get(f"/api/v1/halls/{hall}/cases/{case}")
             assert detail["state"] == "awaiting_verification"
             assert detail["steps"][-1]["note"] == "已电话回访，群众反映等候时间长"

@@ -6,16 +6,19 @@
   await HC.start("账号与审计");
   const main = document.getElementById("main");
   const users = h("div", { id: "users" }), tokens = h("div", { id: "tokens" }), audit = h("div", { id: "audit" });
-  const nu = h("input", { placeholder: "用户名", size: 10 }), np = h("input", { placeholder: "密码（至少8位）", type: "password", size: 14 });
-  const nr = h("select", {}, ["viewer", "operator", "admin"].map(r => h("option", { value: r }, r)));
-  const tu = h("input", { placeholder: "用户名", size: 10 }), tn = h("input", { placeholder: "用途", size: 12 });
-  const ts = h("select", { id: "token-scope" }, [["", "无评价来源"], ["rating_source:pc", "评价来源：PC"], ["rating_source:mobile", "评价来源：移动端"],
-    ["rating_source:phone", "评价来源：电话"], ["rating_source:sms", "评价来源：短信"]].map(([v, t]) => h("option", { value: v }, t)));
+  const { labelled } = HC;
+  const nu = labelled(h("input", { placeholder: "用户名", size: 10 }), "新账号用户名");
+  const np = labelled(h("input", { placeholder: "密码（至少8位）", type: "password", size: 14, autocomplete: "new-password" }), "新账号密码");
+  const nr = labelled(h("select", {}, ["viewer", "operator", "admin"].map(r => h("option", { value: r }, HC.roleLabel(r)))), "新账号角色");
+  const tu = labelled(h("input", { placeholder: "用户名", size: 10 }), "令牌所属用户名");
+  const tn = labelled(h("input", { placeholder: "用途", size: 12 }), "令牌用途");
+  const ts = labelled(h("select", { id: "token-scope" }, [["", "无评价来源"], ["rating_source:pc", "评价来源：PC"], ["rating_source:mobile", "评价来源：移动端"],
+    ["rating_source:phone", "评价来源：电话"], ["rating_source:sms", "评价来源：短信"]].map(([v, t]) => h("option", { value: v }, t))), "令牌范围");
   const DUTIES = { reviewer: "复核", followup: "回访", department: "部门经办" };
   function dutiesEditor(x) {
     const boxes = Object.entries(DUTIES).map(([d, t]) => [d, h("input", { type: "checkbox", "data-duty": d, checked: (x.duties || []).includes(d) }), t]);
-    const depts = h("input", { size: 10, placeholder: "部门id，逗号分隔，*为全部", value: (x.departments || []).join(",") });
-    const staff = h("input", { size: 8, placeholder: "工号", value: x.staff_id || "" });
+    const depts = labelled(h("input", { size: 10, placeholder: "部门id，逗号分隔，*为全部", value: (x.departments || []).join(",") }), `${x.user} 的部门`);
+    const staff = labelled(h("input", { size: 8, placeholder: "工号", value: x.staff_id || "" }), `${x.user} 的工号`);
     const save = h("button", { onclick: async () => {
       const body = { duties: boxes.filter(([, b]) => b.checked).map(([d]) => d),
         departments: depts.value.split(",").map(v => v.trim()).filter(Boolean), staff_id: staff.value.trim() };
@@ -33,7 +36,7 @@
     h("section", { class: "card" }, h("h2", {}, "审计记录"), audit));
   async function load() {
     const [u, t, a] = await Promise.all([HC.api("/api/v1/users"), HC.api("/api/v1/tokens"), HC.api("/api/v1/audit?limit=200")]);
-    users.replaceChildren(HC.table(["用户", "角色", "名称", "状态", "好差评职责（复核 / 回访 / 部门经办）、部门、工号", ""], u.map(x => h("tr", {}, h("td", {}, x.user), h("td", {}, x.role),
+    users.replaceChildren(HC.table(["用户", "角色", "名称", "状态", "好差评职责（复核 / 回访 / 部门经办）、部门、工号", ""], u.map(x => h("tr", {}, h("td", {}, x.user), h("td", {}, HC.roleLabel(x.role)),
       h("td", {}, x.display_name), h("td", {}, x.enabled ? "启用" : "停用"), h("td", {}, dutiesEditor(x)),
       h("td", {}, x.enabled ? h("button", { onclick: async () => { if (await HC.act(`/api/v1/users/${x.user}/disable`, {}, "已停用")) load(); } }, "停用") : "")))));
     tokens.replaceChildren(HC.table(["令牌", "用户", "用途", "范围", "签发", ""], t.map(x => h("tr", {}, h("td", {}, x.token_id), h("td", {}, x.user),

@@ -6,10 +6,10 @@
   const main = document.getElementById("main");
   const view = await HC.api(`/api/v1/halls/${hall.id}`);
   const wanted = Number(new URLSearchParams(location.search).get("window")) || view.windows[0].number;
-  const pick = h("select", { id: "window" }, view.windows.map(w => h("option", { value: w.number, selected: w.number === wanted }, `${w.number} ${w.name}`)));
-  const staff = h("input", { id: "staff", size: 8, placeholder: "工号" });
-  const number = h("input", { id: "number", size: 6, placeholder: "号码" });
-  const toService = h("select", { id: "to-service" }, view.services.map(s => h("option", { value: s.id }, `${s.prefix} ${s.name}`)));
+  const pick = HC.labelled(h("select", { id: "window" }, view.windows.map(w => h("option", { value: w.number, selected: w.number === wanted }, `${w.number} ${w.name}`))), "窗口");
+  const staff = HC.labelled(h("input", { id: "staff", size: 8, placeholder: "工号", inputmode: "numeric" }), "工号");
+  const number = HC.labelled(h("input", { id: "number", size: 6, placeholder: "号码" }), "指呼或回呼的号码");
+  const toService = HC.labelled(h("select", { id: "to-service" }, view.services.map(s => h("option", { value: s.id }, `${s.prefix} ${s.name}`))), "转至业务");
   const status = h("div", { class: "win", id: "status" });
   const waiting = h("p", { id: "waiting", class: "muted" });
   const w = () => Number(pick.value);
@@ -24,7 +24,7 @@
       h("p", {}, number, " ", btn("指呼", "call_number", () => ({ number: number.value.trim().toUpperCase() })), " ",
         btn("回呼", "call_back", () => ({ number: number.value.trim().toUpperCase() }))),
       h("p", {}, toService, " ", btn("转移", "transfer", () => ({ to_service: toService.value }))),
-      h("p", {}, btn("暂停服务", "pause"), " ", btn("恢复服务", "resume"))));
+      h("p", {}, btn("暂停服务", "pause", () => ({ after_current: true })), " ", btn("恢复服务", "resume"))));
   let last = null;
   function draw() {
     if (!last) return;
@@ -33,7 +33,7 @@
     status.className = `win ${win.state}`;
     status.replaceChildren(h("div", { class: "n" }, `${win.number} ${win.name}`),
       h("div", { class: "t" }, win.ticket || STATE_LABELS[win.state]),
-      h("small", {}, `${STATE_LABELS[win.state]} · ${win.staff_name || "未登录"}` + (win.suspended.length ? ` · 挂起：${win.suspended.join("、")}` : "")));
+      h("small", {}, `${STATE_LABELS[win.state]} · ${win.staff_name || "未登录"}` + (win.pause_pending ? " · 办完当前号后暂停" : "") + (win.suspended.length ? ` · 挂起：${win.suspended.join("、")}` : "")));
     const count = last.hall.services.filter(s => win.services.includes(s.id)).reduce((a, s) => a + s.waiting, 0);
     waiting.textContent = `本窗口可叫等候人数：${count}`;
   }

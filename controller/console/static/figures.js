@@ -6,7 +6,7 @@
   const main = document.getElementById("main");
   const base = `/api/v1/halls/${hall.id}`;
   const data = await HC.api(`${base}/figures`);
-  const day = h("select", { id: "day" }, (data.days.length ? data.days : [""]).map(d => h("option", { value: d, selected: d === data.day }, d || "无数据")));
+  const day = HC.labelled(h("select", { id: "day" }, (data.days.length ? data.days : [""]).map(d => h("option", { value: d, selected: d === data.day }, d || "无数据"))), "营业日");
   const charts = h("div", { class: "figs", id: "charts" });
   const overall = h("p", { id: "overall" });
   const links = h("span", {});

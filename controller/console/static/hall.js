@@ -34,10 +34,11 @@
       h("div", { class: "n" }, `${w.number} ${w.name}`),
       h("div", { class: "t" }, w.ticket || STATE_LABELS[w.state]),
       h("small", {}, `${STATE_LABELS[w.state]} · ${w.since_ms ? HC.duration(now - w.since_ms) : "-"}`),
-      h("small", {}, w.staff_name ? `${w.staff_name}（${w.staff}）` : "—"))));
+      h("small", {}, w.staff_name ? `${w.staff_name}（${w.staff}）` : "—"),
+      w.pause_pending ? h("small", {}, "办完当前号后暂停") : w.pause_reason ? h("small", {}, `暂停原因：${w.pause_reason}`) : null)));
     queues.replaceChildren(HC.table(["业务", "等候", "最长等候", "预计等候", "开放窗口"],
       v.services.map(s => h("tr", { "data-service": s.id }, h("td", {}, `${s.prefix} ${s.name}`), h("td", {}, s.waiting),
-        h("td", {}, s.waiting ? HC.duration(s.longest_wait_ms) : "-"), h("td", {}, `${s.estimated_wait_minutes} 分钟`),
+        h("td", {}, s.waiting ? HC.duration(s.longest_wait_ms) : "-"), h("td", {}, HC.estimate(s)),
         h("td", {}, s.open_windows)))));
     alerts.replaceChildren(...(last.alerts.length ? last.alerts.map(a => h("li", { class: a.kind }, a.text))
       : [h("li", { class: "none" }, "无告警")]));

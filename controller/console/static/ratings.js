@@ -11,12 +11,12 @@
     dissatisfied: "不满意", very_dissatisfied: "非常不满意" };
   const base = `/api/v1/halls/${hall.id}`;
   const sel = (id, options) => h("select", { id }, options.map(([v, t]) => h("option", { value: v }, t)));
-  const level = sel("f-level", [["", "全部等级"], ...Object.entries(LEVELS)]);
-  const win = h("input", { id: "f-window", size: 4, placeholder: "窗口" });
-  const staff = h("input", { id: "f-staff", size: 6, placeholder: "工号" });
+  const level = HC.labelled(sel("f-level", [["", "全部等级"], ...Object.entries(LEVELS)]), "评价等级");
+  const win = HC.labelled(h("input", { id: "f-window", size: 4, placeholder: "窗口" }), "窗口号");
+  const staff = HC.labelled(h("input", { id: "f-staff", size: 6, placeholder: "工号" }), "工号");
   const badOnly = h("input", { type: "checkbox", id: "f-bad" });
   const ratingsBox = h("div", { id: "ratings" });
-  const caseFilter = sel("case-filter", [["open", "未办结"], ["overdue", "已超期"], ["all", "全部"]]);
+  const caseFilter = HC.labelled(sel("case-filter", [["open", "未办结"], ["overdue", "已超期"], ["all", "全部"]]), "案件范围");
   const casesBox = h("div", { id: "cases" });
   const caseBox = h("section", { class: "card", id: "case", style: "display:none" });
   main.append(caseBox,
@@ -37,7 +37,7 @@
         h("td", { class: r.bad ? "bad" : "" }, r.label), h("td", {}, HC.time(r.at))))));
   }
 
-  function due(ms, overdue) { return h("span", { class: overdue ? "bad" : "" }, HC.time(ms) + (overdue ? "（已超期）" : "")); }
+  function due(ms, overdue) { return h("span", { class: overdue ? "bad" : "" }, HC.deadline(ms) + (overdue ? "（已超期）" : "")); }
 
   async function loadCases() {
     const rows = await HC.api(`${base}/cases?state=${caseFilter.value}`);
@@ -57,7 +57,7 @@
   async function openCase(id, opened) {
     const c = await HC.api(`${base}/cases/${id}`);
     history.replaceState(null, "", `?hall=${hall.id}&case=${id}`);
-    const note = h("input", { id: "case-note", size: 50, placeholder: "说明" });
+    const note = HC.labelled(h("input", { id: "case-note", size: 50, placeholder: "说明" }), "说明");
     const reached = h("input", { type: "checkbox", id: "case-reached", checked: true });
     const actions = [];
     const by = session.user;
@@ -99,7 +99,7 @@
         ` · 立案 ${HC.time(c.opened_at)}`),
       h("p", {}, "回访期限 ", due(c.contact_due, c.contact_overdue), " · 整改期限 ", due(c.rectify_due, c.rectify_overdue),
         c.deadlines_estimated ? h("span", { class: "bad", id: "deadlines-estimated" }, " · 期限按周一至周五估算（缺少官方节假日数据，请核对）") : ""),
-      HC.table(["步骤", "时间", "经办人", "说明"], c.steps.map(s => h("tr", {}, h("td", {}, s.op), h("td", {}, HC.time(s.at)),
+      HC.table(["步骤", "时间", "经办人", "说明"], c.steps.map(s => h("tr", {}, h("td", {}, HC.STEP_LABELS[s.op] || s.op), h("td", {}, HC.time(s.at)),
         h("td", {}, s.by), h("td", {}, s.note)))),
       contactBox, unseals,
       actions.length ? h("p", {}, note, " ", actions) : h("p", { class: "muted" }, "案件已办结"),

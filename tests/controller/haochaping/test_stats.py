@@ -144,8 +144,9 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_exports_carry_the_same_figures() -> None:
     report = build_report()
     rows = list(csv.DictReader(io.StringIO(to_csv([report]).decode("utf-8-sig"))))
-    hall = next(r for r in rows if r["dimension"] == "hall")
-    assert hall["served"] == "4" and hall["coverage"] == "0.5" and hall["label"] == "测试大厅"
+    hall = next(r for r in rows if r["维度"] == "大厅")
+    assert hall["办件量"] == "4" and hall["评价覆盖率"] == "0.5" and hall["名称"] == "测试大厅"
+    assert list(rows[0])[:4] == ["大厅", "维度", "编号", "名称"]
     book = load_workbook(io.BytesIO(to_xlsx([report])))
     assert book.sheetnames == ["大厅", "窗口", "工作人员", "事项", "日", "时段"]
     sheet = book["窗口"]

@@ -41,7 +41,8 @@ async def test_refused_command_is_409_with_the_reason(client: TestClient) -> Non
     assert response.status == 409
     assert await response.json() == {
         "code": "window_logged_out",
-        "message": "window 1 has nobody logged in",
+        "message": "1号窗口尚未登录，请先开窗",
+        "detail": "window 1 has nobody logged in",
     }
 
 
@@ -89,4 +90,4 @@ async def test_hall_view_lists_windows_and_queues(client: TestClient) -> None:
     waiting = {s["id"]: s["waiting"] for s in view["services"]}
     assert waiting == {"A": 0, "B": 1, "C": 0}
     halls = await (await client.get("/api/v1/halls")).json()
-    assert halls == [{"id": "demo", "name": "示范政务服务大厅"}]
+    assert halls == [{"id": "demo", "name": "示范政务服务大厅", "timezone": "Asia/Shanghai"}]

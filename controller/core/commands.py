@@ -263,6 +263,17 @@ class CloseCase(Command, frozen=True, tag="close_case"):
     note: str
 
 
+class RecordHandOver(Command, frozen=True, tag="record_hand_over"):
+    """A destination (the 12345 hotline) acknowledged a 差评 case with its own reference (工单号).
+
+    Sent by the outbox, never by staff; the same reference twice records nothing.
+    """
+
+    case: int
+    to: str  # the reporting destination's name
+    reference: str
+
+
 class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
     """The pad's rating window closed with no press: record 'not evaluated'."""
 
@@ -313,6 +324,7 @@ AnyCommand = (
     | ReviewCase
     | RectifyCase
     | CloseCase
+    | RecordHandOver
     | MissEvaluation
     | Tick
     | CloseDay

@@ -201,6 +201,14 @@ class CaseClosed(Event, frozen=True, tag="case_closed"):
     note: str
 
 
+class CaseHandedOver(Event, frozen=True, tag="case_handed_over"):
+    """A destination (the 12345 hotline) took the case over under its reference (工单号)."""
+
+    case: int
+    to: str
+    reference: str
+
+
 class CaseEscalated(Event, frozen=True, tag="case_escalated"):
     """A deadline passed with its step undone (recorded once per case and deadline)."""
 
@@ -258,6 +266,7 @@ AnyEvent = (
     | CaseReviewed
     | CaseRectified
     | CaseClosed
+    | CaseHandedOver
     | CaseEscalated
     | EvaluationMissed
     | DayClosed

@@ -115,6 +115,7 @@ class Case(msgspec.Struct, kw_only=True):
     contact_escalated: bool = False
     rectify_escalated: bool = False
     deadlines_estimated: bool = False  # counted on Mon-Fri: no official calendar for a year
+    hand_overs: dict[str, str] = msgspec.field(default_factory=dict)  # destination -> 工单号
     steps: list[CaseStep] = msgspec.field(default_factory=list)
 
     def next_due(self) -> int:
@@ -256,6 +257,7 @@ class HallState:
             ev.CaseReviewed: self._case_reviewed,
             ev.CaseRectified: self._case_rectified,
             ev.CaseClosed: self._case_closed,
+            ev.CaseHandedOver: self._case_handed_over,
             ev.CaseEscalated: self._case_escalated,
             ev.EvaluationMissed: self._missed,
             ev.DayClosed: self._day_closed,
@@ -572,6 +574,11 @@ class HallState:
 
     def _case_closed(self, e: ev.CaseClosed) -> None:
         self._case_step(e.case, CaseOp.CLOSE, e.at, e.by, e.note).closed_at = e.at
+
+    def _case_handed_over(self, e: ev.CaseHandedOver) -> None:
+        case = self.cases.get(e.case)
+        if case is not None:
+            case.hand_overs[e.to] = e.reference
 
     def _case_escalated(self, e: ev.CaseEscalated) -> None:
         case = self._case_step(e.case, CaseOp.ESCALATE, e.at, "hallctl", e.step.value)

@@ -210,7 +210,8 @@ class RecordMaker:
             ticket.called_at = ticket.called_at or e.at
             ticket.number = e.number
         elif isinstance(e, ev.ServiceStarted):
-            ticket.accepted_at = ticket.accepted_at or e.at
+            start = ticket.called_at if e.implicit and ticket.called_at else e.at
+            ticket.accepted_at = ticket.accepted_at or start  # implicit: counted from the call
         elif isinstance(e, ev.TicketTransferred):
             ticket.service = e.to_service
         else:

@@ -72,7 +72,7 @@ class HotlineAdapter:
                 "case_id": record.case_id,
                 "hall": record.hall,
                 "org_code": record.department_code,
-                "level": record.level.value if record.level else None,
+                "level": record.level.label if record.level else None,
                 "reason_codes": list(record.reasons),
                 "content": record.text,
                 "window": record.window,

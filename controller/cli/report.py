@@ -38,10 +38,10 @@ async def hall_report(store: EventStore, hall: str, from_day: date, to_day: date
     if text is None:
         raise ReportError(f"hall {hall!r} has no configuration in the log")
     config = parse_config(text, source=f"<log of {hall}>")
-    folder = StatsFolder()
+    folder = StatsFolder(config)
     async for _, events in read_log(store, hall):
         folder.apply(events)
-    return folder.report(config, from_day, to_day)
+    return folder.report(from_day, to_day)
 
 
 async def build_reports(

@@ -7,6 +7,9 @@ the daemon, subscribes them to the hall's durable records,
 and adds the routes of ``controller.http.haochaping_api``. ``followup_url`` is what the device
 hub prints as the ticket's QR code (``mqtt_devices(followup_url=...)``).
 
+Each hall's statistics are kept live (``LiveStats``: built from the log at start, then fed every
+durable record), for the statistics route and the public disclosure.
+
 The 差评 deadlines themselves need no task here: they are a rule of the engine, run by the
 daemon's per-hall clock (``Tick`` every second), which records ``CaseEscalated``; the webhook
 outbox carries those records out.
@@ -37,6 +40,7 @@ from controller.haochaping.keys import (
     load_or_create_keys,
     secrets_path,
 )
+from controller.haochaping.live_stats import LiveStats
 from controller.haochaping.outbox import Acknowledge, Outbox, OutboxStatus, Send, aiohttp_sender
 from controller.store.base import EventStore
 
@@ -61,6 +65,7 @@ class FollowUpCounts(msgspec.Struct):
 class HallHaochaping:
     runtime: HallRuntime
     keys: HaochapingKeys
+    stats: LiveStats
     outboxes: list[Outbox] = field(default_factory=list)
     follow_ups: FollowUpCounts = field(default_factory=FollowUpCounts)
 
@@ -161,7 +166,10 @@ class Haochaping:
                 config = runtime.engine.config
                 keys = self.keys_for(config)  # created first: credentials sit beside the keys
                 reporting_adapters(config, self.secrets_for(config))  # a bad one stops the start
-                self.halls[runtime.hall_id] = HallHaochaping(runtime, keys)
+                stats = LiveStats(store, runtime.hall_id, config)
+                runtime.subscribe(stats.notify)  # before the read: nothing falls in between
+                tasks.create_task(stats.build(), name=f"hallctl-stats-{runtime.hall_id}")
+                self.halls[runtime.hall_id] = HallHaochaping(runtime, keys, stats)
             add_haochaping_routes(daemon.app, self)
             tasks.create_task(self._run_outboxes(store, stop), name="hallctl-haochaping-outbox")
 

@@ -33,6 +33,7 @@ from controller.daemon.process import Daemon, Extension
 from controller.daemon.runtime import HallRuntime
 from controller.haochaping.adapters import ADAPTERS, Destination, EscalationWebhook
 from controller.haochaping.adapters.base import Adapter
+from controller.haochaping.disclosure import DisclosureCache
 from controller.haochaping.followup import follow_up_link
 from controller.haochaping.keys import (
     HaochapingKeys,
@@ -120,6 +121,7 @@ class Haochaping:
         self._send = send  # tests inject; the daemon's own aiohttp session otherwise
         self._keys: dict[Path, HaochapingKeys] = {}
         self.store: EventStore | None = None
+        self.disclosure = DisclosureCache()  # 评价信息公开 answers, a few seconds each
 
     def keys_for(self, config: HallConfig) -> HaochapingKeys:
         path = self.secrets_for(config)
@@ -159,6 +161,7 @@ class Haochaping:
     def extension(self) -> Extension:
         async def start(daemon: Daemon, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
             from controller.http.haochaping_api import add_haochaping_routes
+            from controller.http.public_ratings import add_public_ratings_routes
 
             store = self.store = daemon.store
             assert store is not None, "the daemon opens its store before extensions start"
@@ -171,6 +174,7 @@ class Haochaping:
                 tasks.create_task(stats.build(), name=f"hallctl-stats-{runtime.hall_id}")
                 self.halls[runtime.hall_id] = HallHaochaping(runtime, keys, stats)
             add_haochaping_routes(daemon.app, self)
+            add_public_ratings_routes(daemon.app, self)
             tasks.create_task(self._run_outboxes(store, stop), name="hallctl-haochaping-outbox")
 
         return start

@@ -167,6 +167,7 @@ class ZwfwStub(_Stub):
     path: str = "/api/batch"
     max_batch: int = 500
     batch_sizes: list[int] = field(default_factory=list)
+    down_after: int | None = None  # answer 503 once this many batches were taken (an outage)
 
     def refusal(self, status: int, code: str, message: str) -> web.Response:
         self.error(f"{code} {message}")
@@ -174,6 +175,8 @@ class ZwfwStub(_Stub):
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
+        if self.down_after is not None and len(self.batch_sizes) >= self.down_after:
+            return web.json_response({"code": "E503", "message": "维护中"}, status=503)
         if request.content_type != "application/json" or request.charset != "utf-8":
             return self.refusal(400, "E100", "Content-Type must be application/json; utf-8")
         try:

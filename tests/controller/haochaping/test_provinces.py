@@ -116,6 +116,29 @@ async def test_zwfw_batch_delivers_ratings_services_and_cases_in_batches(
     assert project["user_name"] == "陈晓燕" and project["ticket_no"].startswith("A")
 
 
+async def test_zwfw_batch_resumes_after_a_restart_without_losing_or_reordering(
+    hall: Hall, stubs: Any
+) -> None:
+    await busy_morning(hall, services=20)
+    stub: ZwfwStub = await stubs(ZwfwStub(down_after=3))  # three batches in, then an outage
+    adapter = ZwfwBatchAdapter(stub.url, CREDENTIALS, max_batch=6)
+    expected = [r.record_id for r in await outgoing(hall, adapter)]
+    async with aiohttp.ClientSession() as session:
+        first = outbox(hall, adapter, session)
+        await run_until(first, lambda: first.status.consecutive_failures >= 2)
+        saved = int(await hall.store.get_value(first.key) or b"0")
+        sent = sum(stub.batch_sizes)
+        assert len(stub.batch_sizes) == 3 and first.status.delivered == sent == len(stub.order)
+        assert 0 < saved < await hall.store.last_seq("qx")
+        stub.down_after = None  # the platform is back; a new process on the same database
+        second = outbox(hall, adapter, session)
+        await run_until(
+            second, lambda: second.status.lag_records == 0 and len(stub.order) == len(expected)
+        )
+    assert stub.order == expected and stub.errors == []  # every record once, in log order
+    assert second.status.delivered + sent >= len(expected)  # re-sent ones count as delivered
+
+
 async def test_zwfw_batch_refused_whole_is_resent_record_by_record(hall: Hall, stubs: Any) -> None:
     await busy_morning(hall, services=5)
     stub: ZwfwStub = await stubs(ZwfwStub(max_batch=3))  # refuses the adapter's batches of 8

@@ -61,8 +61,9 @@ _OBSERVED: Final = (b"case_opened", b"ticket_", b"service_", b"case_number_set")
 
 Send = Callable[[Request, float], Awaitable[tuple[int, bytes]]]
 """Performs one request with a timeout: (status, body); raises OSError/aiohttp errors."""
-Acknowledge = Callable[[cmd.RecordHandOver], Awaitable[None]]
-"""Records a destination's acknowledgement on the hall (submits the command)."""
+Acknowledge = Callable[[cmd.RecordHandOver], Awaitable[bool]]
+"""Records a destination's acknowledgement on the hall (submits the command): True when done
+(or refused for good), False when the hall cannot record now (try again)."""
 
 
 class OutboxStatus(msgspec.Struct, kw_only=True):
@@ -231,10 +232,16 @@ class Outbox:
             await self._set_aside(record, error)
             return
         self._count_delivered()
-        if self._acknowledge is not None and isinstance(self.adapter, Acknowledging):
-            command = self.adapter.acknowledgement(record, body)
-            if command is not None:
-                await self._acknowledge(command)
+        if self._acknowledge is None or not isinstance(self.adapter, Acknowledging):
+            return
+        command = self.adapter.acknowledgement(record, body)
+        attempt = 0
+        while command is not None and not await self._acknowledge(command):
+            attempt += 1  # the hall cannot record it now: again, and never past it unrecorded
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._backoff(attempt))
+            if stop.is_set():
+                return  # the cursor stays before it: re-sent after the restart, same number
 
     def _count_delivered(self) -> None:
         self.status.delivered += 1

@@ -99,10 +99,10 @@ def reporting_adapters(config: HallConfig, secrets: Path) -> list[tuple[Reportin
 def acknowledger(runtime: HallRuntime) -> Acknowledge:
     """Records a destination's acknowledgement (工单号) on the case, as an event."""
 
-    async def acknowledge(command: cmd.RecordHandOver) -> None:
+    async def acknowledge(command: cmd.RecordHandOver) -> bool:
         try:
             await runtime.submit(command)
-        except (Rejected, HallUnavailable) as exc:  # the log line keeps the number
+        except Rejected as exc:  # no such case (any more): nothing to record it on
             log.warning(
                 "haochaping: hand-over %s of case %s not recorded: %s",
                 command.reference,
@@ -110,6 +110,9 @@ def acknowledger(runtime: HallRuntime) -> Acknowledge:
                 exc,
                 extra={"hall": runtime.hall_id, "destination": command.to},
             )
+        except HallUnavailable:
+            return False  # the outbox tries again; the hall's own alarm reports the outage
+        return True
 
     return acknowledge
 

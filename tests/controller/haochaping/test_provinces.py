@@ -321,6 +321,30 @@ async def test_hotline_hand_over_records_the_work_order_on_the_case_once(
     assert len(handed) == 4 and stub.requests == 8  # the same numbers again record nothing
 
 
+async def test_a_hand_over_the_hall_cannot_record_yet_is_tried_again(
+    hall: Hall, stubs: Any
+) -> None:
+    await busy_morning(hall, services=5)
+    stub: HotlineStub = await stubs(HotlineStub())
+    record = acknowledger(hall.runtime)
+    calls: list[str] = []
+
+    async def flaky(command: c.RecordHandOver) -> bool:
+        calls.append(command.reference)
+        if len(calls) <= 2:
+            return False  # as when the hall's store is unavailable
+        return await record(command)
+
+    async with aiohttp.ClientSession() as session:
+        box = outbox(
+            hall, HotlineAdapter(stub.url, CREDENTIALS, SHANGHAI), session, acknowledge=flaky
+        )
+        cases = hall.runtime.state.cases
+        await run_until(box, lambda: all(k.hand_overs for k in cases.values()))
+    assert calls[0] == calls[1] == calls[2] and len(calls) == 4  # 2 cases, the first thrice
+    assert stub.requests == 2  # the hotline was not asked again: only the recording was
+
+
 async def test_hotline_stub_refuses_a_bad_signature(hall: Hall, stubs: Any) -> None:
     await busy_morning(hall, services=5)
     stub: HotlineStub = await stubs(HotlineStub())

@@ -3,7 +3,8 @@
 1. statistics over a log of N services (issue, call, finish, rate; 10 % 差评 with cases; 5,000
    a day, each day closed): the one read of the log ``LiveStats`` does at start-up (read +
    decode + fold into day buckets), then what a request costs: a report for one day, for the
-   month, and for the whole range (merging day buckets; no fold);
+   month, and for the whole range (merging day buckets; no fold); then the statistics snapshot
+   (save, and a restart or ``hallctl report`` starting from it);
 2. outbox records/s to a local aiohttp platform, cursor saves included: ``json_v1`` (one
    request per record, ratings and case steps) and ``zwfw_batch`` (batches of ``--batch``,
    signed, ratings, 办件 records and case steps), in the same run.
@@ -33,7 +34,7 @@ from controller.core.engine import HallEngine
 from controller.haochaping.adapters import JsonV1Adapter, ZwfwBatchAdapter
 from controller.haochaping.adapters.base import Adapter
 from controller.haochaping.keys import Credentials
-from controller.haochaping.live_stats import LiveStats
+from controller.haochaping.live_stats import LiveStats, snapshot_key
 from controller.haochaping.outbox import Outbox, aiohttp_sender
 from controller.store.sqlite import SqliteStore
 
@@ -115,6 +116,19 @@ async def statistics(store: SqliteStore, services: int) -> None:
         print(
             f"statistics: {name}: {hall.served} services, {len(report.rows)} rows in {took:.3f} s"
         )
+    started = time.perf_counter()
+    await live.save()
+    size = len(await store.get_value(snapshot_key("b")) or b"")
+    print(
+        f"statistics: snapshot saved, {size / 1e6:.1f} MB in {time.perf_counter() - started:.2f} s"
+    )
+    again = LiveStats(store, "b", config)  # a restart, or hallctl report: snapshot + log tail
+    started = time.perf_counter()
+    await again.build()
+    month = again.folder.report(first, first + timedelta(days=29))
+    took = time.perf_counter() - started
+    print(f"statistics: from the snapshot, caught up and the month's report in {took:.2f} s")
+    assert month == live.folder.report(first, first + timedelta(days=29))
 
 
 async def outbox_rate(

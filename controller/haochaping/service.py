@@ -7,8 +7,8 @@ the daemon, subscribes them to the hall's durable records,
 and adds the routes of ``controller.http.haochaping_api``. ``followup_url`` is what the device
 hub prints as the ticket's QR code (``mqtt_devices(followup_url=...)``).
 
-Each hall's statistics are kept live (``LiveStats``: built from the log at start, then fed every
-durable record), for the statistics route and the public disclosure.
+Each hall's statistics are kept live (``LiveStats``: caught up from its snapshot and the log at
+start, then fed every durable record), for the statistics route and the public disclosure.
 
 The 差评 deadlines themselves need no task here: they are a rule of the engine, run by the
 daemon's per-hall clock (``Tick`` every second), which records ``CaseEscalated``; the webhook
@@ -174,7 +174,7 @@ class Haochaping:
                 reporting_adapters(config, self.secrets_for(config))  # a bad one stops the start
                 stats = LiveStats(store, runtime.hall_id, config)
                 runtime.subscribe(stats.notify)  # before the read: nothing falls in between
-                tasks.create_task(stats.build(), name=f"hallctl-stats-{runtime.hall_id}")
+                tasks.create_task(stats.run(stop), name=f"hallctl-stats-{runtime.hall_id}")
                 self.halls[runtime.hall_id] = HallHaochaping(runtime, keys, stats)
             add_haochaping_routes(daemon.app, self)
             add_public_ratings_routes(daemon.app, self)

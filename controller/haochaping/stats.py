@@ -24,7 +24,9 @@ daemon (``controller.haochaping.live_stats``) so a request folds nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,6 +86,62 @@ class _Case:
     escalated: bool = False
 
 
+class ServedFacts(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One finished service as the folder keeps it (and a snapshot stores it)."""
+
+    ticket: int
+    done_at: int
+    window: int
+    staff: str
+    service: str
+    wait_ms: int | None
+    service_ms: int
+
+
+class _ServedState(msgspec.Struct, frozen=True, array_like=True):
+    facts: ServedFacts
+    ratings: list[tuple[bool, bool]]  # (follow_up, is_bad)
+    struck: list[bool]
+    counted: tuple[int, int, int, int]
+
+
+class _BucketState(msgspec.Struct, frozen=True, array_like=True):
+    day: str
+    dimension: Dimension
+    key: str
+    counts: tuple[int, int, int, int, int]  # served, rated, ratings, good, bad
+    waits: list[int]
+    services: list[int]
+
+
+class _CaseState(msgspec.Struct, frozen=True, array_like=True):
+    case: int
+    ticket: int
+    follow_up: bool
+    contacted: bool
+    needs_rectify: bool
+    rectified: bool
+    escalated: bool
+
+
+class StatsSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What a folder knows after log record ``seq``, for a configuration (``config_key``)."""
+
+    seq: int
+    config_key: str
+    issued: dict[int, int]
+    service: dict[int, str]
+    first_called: dict[int, int]
+    served: list[_ServedState]
+    buckets: list[_BucketState]
+    cases: list[_CaseState]
+
+
+def config_key(config: HallConfig) -> str:
+    """Identifies a configuration whatever file it came from (buckets depend on it)."""
+    return hashlib.sha256(repr(dataclasses.replace(config, source="")).encode()).hexdigest()
+
+
 @dataclass(slots=True)
 class _Bucket:
     served: int = 0
@@ -108,7 +166,7 @@ class _Bucket:
 
 @dataclass(slots=True)
 class _Served:
-    ticket: int
+    facts: ServedFacts
     buckets: list[_Bucket]  # the buckets this service counts in (its day's)
     ratings: dict[bool, bool] = field(default_factory=dict)  # follow_up -> is_bad
     struck: set[bool] = field(default_factory=set)
@@ -149,6 +207,7 @@ class StatsFolder:
         self._case_of: dict[int, tuple[_Served, bool, _Case]] = {}
         self._days: dict[str, dict[tuple[Dimension, str], _Bucket]] = {}
         self._slots: dict[int, tuple[str, str]] = {}  # 15-minute slot -> (local day, hour)
+        self._combos: dict[tuple[int, int, str, str], list[_Bucket]] = {}
 
     def apply(self, events: Iterable[ev.AnyEvent]) -> None:
         for e in events:
@@ -196,27 +255,108 @@ class StatsFolder:
             return
         issued = self._issued.pop(e.ticket, None)
         called = self._first_called.pop(e.ticket, None)
+        wait = called - issued if issued is not None and called is not None else None
         service = self._service.pop(e.ticket, "")
-        day, hour = self._local(e.at)
+        self._add(ServedFacts(e.ticket, e.at, e.window, e.staff, service, wait, e.service_ms))
+
+    def _add(self, facts: ServedFacts) -> _Served:
+        combo = (facts.done_at // _SLOT_MS, facts.window, facts.staff, facts.service)
+        buckets = self._combos.get(combo)
+        if buckets is None:  # services of one quarter hour, window, staff, item share buckets
+            buckets = self._combos[combo] = self._buckets_of(facts)
+        served = _Served(facts=facts, buckets=buckets)
+        for bucket in served.buckets:
+            bucket.served += 1
+            if facts.wait_ms is not None:
+                bucket.waits.append(facts.wait_ms)
+            bucket.services.append(facts.service_ms)
+        self._served[facts.ticket] = served
+        return served
+
+    def _buckets_of(self, facts: ServedFacts) -> list[_Bucket]:
+        day, hour = self._local(facts.done_at)
         keys = [
             (Dimension.HALL, self.config.hall.id),
-            (Dimension.WINDOW, str(e.window)),
-            (Dimension.STAFF, e.staff),
-            (Dimension.SERVICE, service),
+            (Dimension.WINDOW, str(facts.window)),
+            (Dimension.STAFF, facts.staff),
+            (Dimension.SERVICE, facts.service),
             (Dimension.DAY, day),
             (Dimension.HOUR, hour),
         ]
-        department = self._departments.get(e.window)
+        department = self._departments.get(facts.window)
         if department:
             keys.append((Dimension.DEPARTMENT, department))
         buckets = self._days.setdefault(day, {})
-        served = _Served(ticket=e.ticket, buckets=[buckets.setdefault(k, _Bucket()) for k in keys])
-        for bucket in served.buckets:
-            bucket.served += 1
-            if issued is not None and called is not None:
-                bucket.waits.append(called - issued)
-            bucket.services.append(e.service_ms)
-        self._served[e.ticket] = served
+        return [buckets.setdefault(k, _Bucket()) for k in keys]
+
+    def snapshot(self, seq: int) -> StatsSnapshot:
+        """Everything needed to go on folding after log record ``seq``."""
+        return StatsSnapshot(
+            seq=seq,
+            config_key=config_key(self.config),
+            issued=self._issued,
+            service=self._service,
+            first_called=self._first_called,
+            served=[
+                _ServedState(s.facts, list(s.ratings.items()), sorted(s.struck), s.counted)
+                for s in self._served.values()
+            ],
+            buckets=[
+                _BucketState(
+                    day,
+                    dimension,
+                    key,
+                    (b.served, b.rated, b.ratings, b.good, b.bad),
+                    b.waits,
+                    b.services,
+                )
+                for day, buckets in self._days.items()
+                for (dimension, key), b in buckets.items()
+            ],
+            cases=[
+                _CaseState(
+                    case=n,
+                    ticket=served.facts.ticket,
+                    follow_up=follow_up,
+                    contacted=c.contacted,
+                    needs_rectify=c.needs_rectify,
+                    rectified=c.rectified,
+                    escalated=c.escalated,
+                )
+                for n, (served, follow_up, c) in self._case_of.items()
+            ],
+        )
+
+    @classmethod
+    def restore(cls, config: HallConfig, snapshot: StatsSnapshot) -> StatsFolder:
+        """The folder a snapshot describes; raises ``ValueError`` for another configuration."""
+        if snapshot.config_key != config_key(config):
+            raise ValueError("the statistics snapshot was made under another configuration")
+        folder = cls(config)
+        folder._issued = dict(snapshot.issued)
+        folder._service = dict(snapshot.service)
+        folder._first_called = dict(snapshot.first_called)
+        for b in snapshot.buckets:  # the figures as they were; services only point at them
+            served_n, rated, ratings, good, bad = b.counts
+            bucket = _Bucket(served_n, rated, ratings, good, bad, [], b.waits, b.services)
+            folder._days.setdefault(b.day, {})[(b.dimension, b.key)] = bucket
+        combos = folder._combos
+        for state in snapshot.served:
+            facts = state.facts
+            combo = (facts.done_at // _SLOT_MS, facts.window, facts.staff, facts.service)
+            buckets = combos.get(combo)
+            if buckets is None:
+                buckets = combos[combo] = folder._buckets_of(facts)
+            folder._served[facts.ticket] = _Served(
+                facts, buckets, dict(state.ratings), set(state.struck), state.counted
+            )
+        for c in snapshot.cases:
+            served = folder._served[c.ticket]
+            case = _Case(c.contacted, c.needs_rectify, c.rectified, c.escalated)
+            for bucket in served.buckets:
+                bucket.cases.append(case)
+            folder._case_of[c.case] = (served, c.follow_up, case)
+        return folder
 
     def _case_step(self, e: ev.CaseContacted | ev.CaseVerified | ev.CaseReviewed) -> None:
         found = self._case_of.get(e.case)

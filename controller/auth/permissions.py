@@ -38,6 +38,7 @@ class Gate(enum.Enum):
     DEPARTMENT = "department"  # duty department over the case's department; not the rated clerk
     REVIEWER = "reviewer"  # duty reviewer; neither the rated clerk nor the appeal's filer
     CONTACT_ROUTE = "contact_route"  # duty followup, through the case's contact route only
+    OUTBOX = "outbox"  # the 好差评 outbox in the daemon (a destination's acknowledgement)
 
     @property
     def text(self) -> str:
@@ -56,6 +57,8 @@ _GATE_TEXT: Final = {
     Gate.REVIEWER: "duty reviewer; neither the rated clerk nor the appeal's filer",
     Gate.CONTACT_ROUTE: "duty followup, only through POST .../haochaping/contacts/{case} "
     "(and .../call); not the rated clerk",
+    Gate.OUTBOX: "the 好差评 outbox only (a destination's acknowledgement, e.g. the 12345 "
+    "工单号), never the API",
 }
 
 COMMAND_GATES: Final[dict[str, Gate]] = {
@@ -86,6 +89,7 @@ COMMAND_GATES: Final[dict[str, Gate]] = {
     "rectify_case": Gate.DEPARTMENT,
     "close_case": Gate.DEPARTMENT,
     "unseal_contact": Gate.CONTACT_ROUTE,
+    "record_hand_over": Gate.OUTBOX,
     "miss_evaluation": Gate.DEVICES,
     "tick": Gate.ADMIN,
     "close_day": Gate.ADMIN,
@@ -136,7 +140,9 @@ def authorize(
     if gate is Gate.RATING_SOURCE:
         _check_rating_source(principal, command)
         return command
-    if gate in (Gate.DEVICES, Gate.QR_LINK) or (gate is Gate.CONTACT_ROUTE and not contact_route):
+    if gate in (Gate.DEVICES, Gate.QR_LINK, Gate.OUTBOX) or (
+        gate is Gate.CONTACT_ROUTE and not contact_route
+    ):
         raise Refused("forbidden", f"{tag}: {gate.text}")
     _check_case_duty(principal, gate, case, tag)
     if isinstance(command, CaseCommand | cmd.UnsealContact):

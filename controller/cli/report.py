@@ -1,7 +1,9 @@
 """``hallctl report``: statistics for a date range from a log file and nothing else.
 
 The configuration in force is read from the log itself (its ``hall_configured`` records), so
-the figures can be recomputed anywhere from a copy of the database.
+the figures can be recomputed anywhere from a copy of the database. It starts from the
+statistics snapshot the daemon saved beside the log (same configuration only) and folds the
+log after it; without one it folds the whole log.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from controller.config.errors import ConfigError
 from controller.config.loader import parse_config
 from controller.daemon.runtime import read_configuration
 from controller.haochaping.export import to_csv, to_json, to_xlsx
+from controller.haochaping.live_stats import load_folder
 from controller.haochaping.records import read_log
-from controller.haochaping.stats import StatsFolder, StatsReport
+from controller.haochaping.stats import StatsReport
 from controller.store.base import EventStore
 from controller.store.sqlite import SqliteStore
 
@@ -38,10 +41,10 @@ async def hall_report(store: EventStore, hall: str, from_day: date, to_day: date
     if text is None:
         raise ReportError(f"hall {hall!r} has no configuration in the log")
     config = parse_config(text, source=f"<log of {hall}>")
-    folder = StatsFolder()
-    async for _, events in read_log(store, hall):
+    folder, seq = await load_folder(store, hall, config)  # the daemon's snapshot, if any
+    async for _, events in read_log(store, hall, seq):
         folder.apply(events)
-    return folder.report(config, from_day, to_day)
+    return folder.report(from_day, to_day)
 
 
 async def build_reports(

@@ -137,10 +137,19 @@ _EVALUATION_KEYS = (
     "holidays",
     "adjusted_workdays",
     "calendar_years",
+    "disclose_staff",
 )
 _REASON_KEYS = ("id", "text", "code")
 _DEPARTMENT_KEYS = ("id", "name", "code")
-_REPORTING_KEYS = ("adapter", "url", "timeout_seconds", "max_backoff_seconds")
+_REPORTING_KEYS = (
+    "adapter",
+    "url",
+    "id",
+    "credentials",
+    "batch_size",
+    "timeout_seconds",
+    "max_backoff_seconds",
+)
 _STORE_KEYS = ("kind", "path", "dsn", "snapshot_every_events")
 _MQTT_KEYS = ("host", "port", "username", "password")
 _HTTP_KEYS = ("host", "port")
@@ -221,7 +230,7 @@ def build_config(
     store = _store(top.table("store", _STORE_KEYS))
     mqtt = _mqtt(top.table("mqtt", _MQTT_KEYS))
     http = _http(top.table("http", _HTTP_KEYS))
-    reporting = _reporting(top.table("reporting", _REPORTING_KEYS))
+    reporting = _reportings(top)
     if problems:
         raise ConfigError(problems.in_file_order())
     return HallConfig(
@@ -1103,6 +1112,7 @@ def _evaluation(t: _Table) -> Evaluation:
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
         calendar_years=_calendar_years(t),
+        disclose_staff=t.flag("disclose_staff", False),
     )
 
 
@@ -1221,11 +1231,32 @@ def _departments(
     return parsed
 
 
+def _reportings(top: _Table) -> tuple[Reporting, ...]:
+    """``[[reporting]]`` destinations; a single ``[reporting]`` table is one destination."""
+    if isinstance(top.raw_value("reporting"), dict):
+        tables = [top.table("reporting", _REPORTING_KEYS)]
+    else:
+        tables = top.array_of_tables("reporting", _REPORTING_KEYS)
+    parsed = [(_reporting(t), t) for t in tables]
+    _report_duplicates(
+        ((r.name, t) for r, t in parsed if r.adapter and t.ok("id", "adapter")),
+        "id",
+        lambda v, first: (
+            f"reporting destination {_show(v)} is already used by {first}; "
+            "give each destination of the same adapter its own id"
+        ),
+    )
+    return tuple(r for r, _ in parsed if r.adapter)
+
+
 def _reporting(t: _Table) -> Reporting:
     adapter = t.text("adapter", "", check=lambda v: _identifier(v) if v else None)
     reporting = Reporting(
         adapter=adapter,
         url=t.text("url", "", check=_optional_url),
+        id=t.text("id", "", check=lambda v: _identifier(v) if v else None),
+        credentials=t.text("credentials", "", check=lambda v: _identifier(v) if v else None),
+        batch_size=t.integer("batch_size", 200, check=_between(1, 5000)),
         timeout_seconds=t.number("timeout_seconds", 10.0, check=_between(0.1, 300)),
         max_backoff_seconds=t.number("max_backoff_seconds", 300.0, check=_between(1, 86400)),
     )

@@ -174,16 +174,30 @@ class Evaluation:
     holidays: tuple[date, ...] = ()  # for years chinese-calendar does not cover yet
     adjusted_workdays: tuple[date, ...] = ()  # 调休 working weekends, likewise
     calendar_years: tuple[int, ...] = ()  # years whose official notice is typed in above
+    disclose_staff: bool = (
+        False  # 评价信息公开 per staff member too (off: hall, department, window)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Reporting:
-    """Real-time reporting to the provincial 好差评 platform (off when ``adapter`` is empty)."""
+    """One destination of real-time reporting (a provincial 好差评 platform, the 12345 hotline).
+
+    ``credentials`` names an entry of the secrets file (never the configuration text, which
+    the log records); ``id`` names the destination's cursor (default: the adapter's name).
+    """
 
     adapter: str = ""
     url: str = ""
+    id: str = ""
+    credentials: str = ""
+    batch_size: int = 200  # records per request, for adapters whose platform takes batches
     timeout_seconds: float = 10.0
     max_backoff_seconds: float = 300.0
+
+    @property
+    def name(self) -> str:
+        return self.id or self.adapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +249,7 @@ class HallConfig:
     store: StoreSettings = field(default_factory=StoreSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
-    reporting: Reporting = field(default_factory=Reporting)
+    reporting: tuple[Reporting, ...] = ()  # [[reporting]] destinations (or one [reporting])
     source: str = "<memory>"
 
     def service(self, service_id: str) -> Service | None:

@@ -286,6 +286,17 @@ class UnsealContact(Command, frozen=True, tag="unseal_contact"):
     purpose: ContactPurpose = ContactPurpose.VIEW
 
 
+class RecordHandOver(Command, frozen=True, tag="record_hand_over"):
+    """A destination (the 12345 hotline) acknowledged a 差评 case with its own reference (工单号).
+
+    Sent by the outbox, never by staff; the same reference twice records nothing.
+    """
+
+    case: int
+    to: str  # the reporting destination's name
+    reference: str
+
+
 class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
     """The pad's rating window closed with no press: record 'not evaluated'."""
 
@@ -337,6 +348,7 @@ AnyCommand = (
     | RectifyCase
     | CloseCase
     | UnsealContact
+    | RecordHandOver
     | MissEvaluation
     | Tick
     | CloseDay

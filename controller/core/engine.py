@@ -129,6 +129,7 @@ class HallEngine:
             cmd.RectifyCase: self._rectify_case,
             cmd.CloseCase: self._close_case,
             cmd.UnsealContact: self._unseal_contact,
+            cmd.RecordHandOver: self._record_hand_over,
             cmd.MissEvaluation: self._miss,
             cmd.Tick: self._tick,
             cmd.CloseDay: self._close_day,
@@ -674,6 +675,23 @@ class HallEngine:
         if not case.rater_sealed:
             raise Rejected(R.NO_CONTACT, "the citizen left no contact")
         return [ev.ContactUnsealed(at=now, case=c.case, by=c.by, purpose=c.purpose)]
+
+    def _record_hand_over(self, c: cmd.RecordHandOver, now: int) -> list[ev.AnyEvent]:
+        case = self.state.cases.get(c.case)
+        if case is None:
+            raise Rejected(R.UNKNOWN_CASE, f"no case {c.case}")
+        for value in (c.to, c.reference):
+            if (
+                not 1 <= len(value) <= MAX_ACTOR
+                or not value.isprintable()
+                or value != value.strip()
+            ):
+                raise Rejected(
+                    R.BAD_CASE_STEP, f"destination and reference: 1 to {MAX_ACTOR} characters"
+                )
+        if case.hand_overs.get(c.to) == c.reference:
+            return []  # the same acknowledgement again (a re-send after a restart)
+        return [ev.CaseHandedOver(at=now, case=c.case, to=c.to, reference=c.reference)]
 
     def _escalations(self, now: int) -> list[ev.AnyEvent]:
         """Deadlines that passed with their step undone, each recorded once."""

@@ -229,6 +229,14 @@ class ContactUnsealed(Event, frozen=True, tag="contact_unsealed"):
     purpose: ContactPurpose = ContactPurpose.VIEW
 
 
+class CaseHandedOver(Event, frozen=True, tag="case_handed_over"):
+    """A destination (the 12345 hotline) took the case over under its reference (工单号)."""
+
+    case: int
+    to: str
+    reference: str
+
+
 class CaseEscalated(Event, frozen=True, tag="case_escalated"):
     """A deadline passed with its step undone (recorded once per case and deadline)."""
 
@@ -303,6 +311,7 @@ AnyEvent = (
     | CaseRectified
     | CaseClosed
     | ContactUnsealed
+    | CaseHandedOver
     | CaseEscalated
     | EvaluationMissed
     | DayClosed

@@ -124,6 +124,7 @@ class Case(msgspec.Struct, kw_only=True):
     contact_escalated: bool = False
     rectify_escalated: bool = False
     deadlines_estimated: bool = False  # counted on Mon-Fri: no official calendar for a year
+    hand_overs: dict[str, str] = msgspec.field(default_factory=dict)  # destination -> 工单号
     steps: list[CaseStep] = msgspec.field(default_factory=list)
     # The rater's contact, sealed (privacy.seal) as the rating carried it; "" when anonymous.
     # Views never show it; only the 回访 route opens it, after recording ContactUnsealed.
@@ -284,6 +285,7 @@ class HallState:
             ev.CaseReviewed: self._case_reviewed,
             ev.CaseRectified: self._case_rectified,
             ev.CaseClosed: self._case_closed,
+            ev.CaseHandedOver: self._case_handed_over,
             ev.CaseEscalated: self._case_escalated,
             ev.ContactUnsealed: self._contact_unsealed,
             ev.EvaluationMissed: self._missed,
@@ -620,6 +622,11 @@ class HallState:
 
     def _contact_unsealed(self, e: ev.ContactUnsealed) -> None:
         self.cases[e.case].unseals.append(ContactAccess(at=e.at, by=e.by, purpose=e.purpose))
+
+    def _case_handed_over(self, e: ev.CaseHandedOver) -> None:
+        case = self.cases.get(e.case)
+        if case is not None:
+            case.hand_overs[e.to] = e.reference
 
     def _case_escalated(self, e: ev.CaseEscalated) -> None:
         case = self._case_step(e.case, CaseOp.ESCALATE, e.at, "hallctl", e.step.value)

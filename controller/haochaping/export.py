@@ -36,6 +36,7 @@ COLUMNS: Final = (
 )
 _SHEETS: Final = {
     Dimension.HALL: "大厅",
+    Dimension.DEPARTMENT: "部门",
     Dimension.WINDOW: "窗口",
     Dimension.STAFF: "工作人员",
     Dimension.SERVICE: "事项",

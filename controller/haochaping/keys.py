@@ -58,3 +58,36 @@ def load_or_create_keys(path: Path) -> HaochapingKeys:
     if len(keys.follow_up) < 16 or len(keys.identity) != 32:
         raise KeyFileError(f"{path}: keys of the wrong size")
     return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A reporting destination's account at its platform (``[[reporting]] credentials``)."""
+
+    app_key: str
+    app_secret: bytes
+
+    def __repr__(self) -> str:  # never in a log line or a traceback
+        return f"Credentials(app_key={self.app_key!r}, app_secret=<{len(self.app_secret)} bytes>)"
+
+
+def load_credentials(path: Path, name: str) -> Credentials:
+    """Entry ``name`` of the secrets file's ``"reporting"`` object.
+
+    Staff add it by hand next to the generated keys, e.g.
+    ``"reporting": {"province": {"app_key": "3309990001", "app_secret": "…"}}``.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entry = data["reporting"][name]
+        key, secret = entry["app_key"], entry["app_secret"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(
+            f"{path}: no usable reporting credentials {name!r} "
+            f'(expected "reporting": {{"{name}": {{"app_key": …, "app_secret": …}}}}; {exc!r})'
+        ) from exc
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or len(secret) < 8:
+        raise KeyFileError(
+            f"{path}: reporting credentials {name!r}: app_key or app_secret unusable"
+        )
+    return Credentials(app_key=key, app_secret=secret.encode("utf-8"))

@@ -1,19 +1,25 @@
-"""The durable outbox: every rating and case record of a hall's log, to one destination.
+"""The durable outbox: every rating, 办件 and case record of a hall's log, to one destination.
 
 Theory of operation. The log is the queue: an outbox keeps only a cursor, the seq of the last
 log record whose outgoing records were all settled (delivered, or rejected for good), stored
-beside the log (``EventStore.put_value``). It reads the log after the cursor, turns each record
-into outgoing records (``records.RecordMaker``), keeps those its adapter wants, and sends them in
-log order, one at a time. A failure is retried with capped, jittered exponential backoff until
-it succeeds; nothing later overtakes it, so the platform sees updates in order. A record the
-platform refuses for good is set aside (counted, its id kept under ``…:rejected``) and the
-outbox goes on. The cursor is saved after each settled log record, at most every
-``SAVE_EVERY_S`` while busy, and at once when caught up or stopping.
+beside the log (``EventStore.put_value``) under the destination's name, so several destinations
+of one hall each keep their own. It reads the log after the cursor, turns each record into
+outgoing records (``records.RecordMaker``: ratings, 办件, case steps), keeps those its adapter
+wants, and sends them in log order: one per request, or, to a platform taking batches
+(``BatchAdapter``), up to ``max_batch`` per request, gathered across log records while the
+outbox is behind and sent at once when it has caught up. A batch the platform refuses whole
+is sent again record by record, so one bad record cannot sink the others. A failure is
+retried with capped, jittered exponential backoff until it succeeds; nothing later overtakes
+it, so the platform sees updates in order. A record the platform refuses for good is set
+aside (counted, its id kept under ``…:rejected``) and the outbox goes on. The cursor is saved
+after each settled log record, at most every ``SAVE_EVERY_S`` while busy, and at once when
+caught up or stopping.
 
 After a restart the outbox resumes at its cursor; records between the last save and the crash
 are sent again with the same ``record_id``, which the platform uses to drop duplicates
 (at-least-once delivery, idempotent at the receiver). New records wake it through the runtime's
-subscriber hook (``notify``) once they are durable.
+subscriber hook (``notify``) once they are durable. An ``Acknowledging`` adapter's answer (the
+12345 hotline's 工单号) is recorded on the case through ``acknowledge`` (a command to the hall).
 """
 
 from __future__ import annotations
@@ -24,17 +30,25 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import aiohttp
 import msgspec
 
 from controller.config.model import HallConfig
+from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.daemon.logs import Reminder
-from controller.haochaping.adapters.base import Adapter, Request, Verdict
-from controller.haochaping.records import AnyRecord, RatingRecord, RecordMaker, read_log
+from controller.haochaping.adapters.base import (
+    Acknowledging,
+    Adapter,
+    BatchAdapter,
+    BatchAnswer,
+    Request,
+    Verdict,
+)
+from controller.haochaping.records import AnyRecord, RecordMaker, read_log, record_time
 from controller.store.base import EventStore, StoreError
 
 log = logging.getLogger("hallctl.haochaping.outbox")
@@ -43,9 +57,13 @@ SAVE_EVERY_S: Final = 1.0
 _SAVE_REMINDER: Final = Reminder(60.0)
 FIRST_BACKOFF_S: Final = 0.5
 MAX_REJECTED_KEPT: Final = 1000
+_OBSERVED: Final = (b"case_opened", b"ticket_", b"service_", b"case_number_set")
 
 Send = Callable[[Request, float], Awaitable[tuple[int, bytes]]]
 """Performs one request with a timeout: (status, body); raises OSError/aiohttp errors."""
+Acknowledge = Callable[[cmd.RecordHandOver], Awaitable[bool]]
+"""Records a destination's acknowledgement on the hall (submits the command): True when done
+(or refused for good), False when the hall cannot record now (try again)."""
 
 
 class OutboxStatus(msgspec.Struct, kw_only=True):
@@ -77,6 +95,7 @@ class Outbox:
         max_backoff_s: float = 300.0,
         first_backoff_s: float = FIRST_BACKOFF_S,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        acknowledge: Acknowledge | None = None,
     ) -> None:
         self.store = store
         self.hall = config.hall.id
@@ -87,6 +106,8 @@ class Outbox:
         self._max_backoff_s = max_backoff_s
         self._first_backoff_s = first_backoff_s
         self._clock = clock
+        self._acknowledge = acknowledge
+        self._batch = adapter if isinstance(adapter, BatchAdapter) else None
         self._wake = asyncio.Event()
         self._saved_cursor = 0
         self._last_save = 0.0
@@ -124,44 +145,122 @@ class Outbox:
         self._saved_cursor = self.status.cursor = cursor
         self.status.log_seq = max(self.status.log_seq, await self.store.last_seq(self.hall))
         self.status.lag_records = self.status.log_seq - cursor
-        if cursor:  # cases opened before the cursor: their departments, for later steps
+        if cursor:  # before the cursor: cases' departments, open tickets, for later records
             async for chunk in self.store.read(self.hall, 0):
                 for stored in chunk:
                     if stored.seq > cursor:
                         return
-                    if b"case_opened" in stored.payload:  # skip decoding the rest
-                        for _ in self.maker.records(stored.seq, ev.decode_record(stored.payload)):
-                            pass
+                    if any(tag in stored.payload for tag in _OBSERVED):  # skip the rest
+                        self.maker.observe(ev.decode_record(stored.payload))
 
     async def _drain(self, stop: asyncio.Event) -> None:
+        pending: list[AnyRecord] = []  # gathered for one batch, all from log records <= seq
+        seq = self.status.cursor
         async for seq, events in read_log(self.store, self.hall, self.status.cursor):
             for record in self.maker.records(seq, events):
-                if self.adapter.wants(record):
-                    await self._deliver(record, stop)
-                    if stop.is_set():
-                        return
-            self.status.cursor = seq
-            self.status.log_seq = max(self.status.log_seq, seq)
-            self.status.lag_records = self.status.log_seq - seq
+                if not self.adapter.wants(record):
+                    continue
+                if self._batch is not None:
+                    pending.append(record)
+                    continue
+                await self._deliver(record, stop)
+                if stop.is_set():
+                    return
+            if self._batch is not None and pending:
+                if len(pending) < self._batch.max_batch:
+                    continue  # the cursor stays before records not yet sent
+                if not await self._flush(pending, stop):
+                    return
+                pending = []
+            self._settled(seq)
             await self._save(force=False)
+        if pending and not await self._flush(pending, stop):
+            return
+        if pending:
+            self._settled(seq)
         self.status.oldest_unsent_ms = None
 
-    async def _deliver(self, record: AnyRecord, stop: asyncio.Event) -> None:
-        request = self.adapter.request(record)
-        self.status.oldest_unsent_ms = (
-            record.rated_at if isinstance(record, RatingRecord) else record.at
+    def _settled(self, seq: int) -> None:
+        self.status.cursor = seq
+        self.status.log_seq = max(self.status.log_seq, seq)
+        self.status.lag_records = self.status.log_seq - seq
+
+    async def _flush(self, records: list[AnyRecord], stop: asyncio.Event) -> bool:
+        """Sends gathered records in batches; False when stopping before all were settled."""
+        assert self._batch is not None
+        size = self._batch.max_batch
+        for start in range(0, len(records), size):
+            await self._deliver_batch(records[start : start + size], stop)
+            if stop.is_set():
+                return False
+        return True
+
+    async def _deliver_batch(self, records: Sequence[AnyRecord], stop: asyncio.Event) -> None:
+        batch = self._batch
+        assert batch is not None
+        self.status.oldest_unsent_ms = record_time(records[0])
+        answered = await self._until_answered(
+            lambda: batch.batch_request(records),
+            lambda s, b: batch.batch_verdict(s, b, records).verdict,
+            stop,
         )
+        if answered is None:
+            return
+        status, body, error = answered
+        answer: BatchAnswer = batch.batch_verdict(status, body, records)
+        if answer.verdict is Verdict.REJECTED and len(records) > 1:
+            for record in records:  # find the bad ones: the rest still go through
+                await self._deliver_batch([record], stop)
+                if stop.is_set():
+                    return
+            return
+        for record in records:
+            if answer.verdict is Verdict.REJECTED or record.record_id in answer.rejected:
+                await self._set_aside(record, answer.rejected.get(record.record_id) or error)
+            else:
+                self._count_delivered()
+
+    async def _deliver(self, record: AnyRecord, stop: asyncio.Event) -> None:
+        self.status.oldest_unsent_ms = record_time(record)
+        answered = await self._until_answered(
+            lambda: self.adapter.request(record), self.adapter.verdict, stop
+        )
+        if answered is None:
+            return
+        status, body, error = answered
+        if self.adapter.verdict(status, body) is Verdict.REJECTED:
+            await self._set_aside(record, error)
+            return
+        self._count_delivered()
+        if self._acknowledge is None or not isinstance(self.adapter, Acknowledging):
+            return
+        command = self.adapter.acknowledgement(record, body)
+        attempt = 0
+        while command is not None and not await self._acknowledge(command):
+            attempt += 1  # the hall cannot record it now: again, and never past it unrecorded
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._backoff(attempt))
+            if stop.is_set():
+                return  # the cursor stays before it: re-sent after the restart, same number
+
+    def _count_delivered(self) -> None:
+        self.status.delivered += 1
+        self.status.consecutive_failures = 0
+        self.status.last_delivered_ms = self._clock()
+
+    async def _until_answered(
+        self,
+        request: Callable[[], Request],
+        judge: Callable[[int, bytes], Verdict],
+        stop: asyncio.Event,
+    ) -> tuple[int, bytes, str] | None:
+        """Sends the request (made anew each attempt: a fresh timestamp and nonce to sign) until
+        its answer is not "retry": (status, body, error text); None when stopping first."""
         attempt = 0
         while not stop.is_set():
-            verdict, error = await self._attempt(request)
-            if verdict is Verdict.DELIVERED:
-                self.status.delivered += 1
-                self.status.consecutive_failures = 0
-                self.status.last_delivered_ms = self._clock()
-                return
-            if verdict is Verdict.REJECTED:
-                await self._set_aside(record, error)
-                return
+            status, body, error = await self._attempt(request())
+            if status and judge(status, body) is not Verdict.RETRY:
+                return status, body, error
             attempt += 1
             self.status.retries += 1
             self.status.consecutive_failures += 1
@@ -173,14 +272,15 @@ class Outbox:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._backoff(attempt))
+        return None
 
-    async def _attempt(self, request: Request) -> tuple[Verdict, str]:
+    async def _attempt(self, request: Request) -> tuple[int, bytes, str]:
+        """(status, body, error text); status 0 when no answer came."""
         try:
             status, body = await self._send(request, self._timeout_s)
         except (OSError, aiohttp.ClientError, TimeoutError) as exc:
-            return Verdict.RETRY, f"{type(exc).__name__}: {exc}"[:300]
-        verdict = self.adapter.verdict(status, body)
-        return verdict, f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
+            return 0, b"", f"{type(exc).__name__}: {exc}"[:300]
+        return status, body, f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._max_backoff_s, self._first_backoff_s * 2 ** (attempt - 1))

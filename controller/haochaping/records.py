@@ -1,6 +1,8 @@
 """Rating and case records after the national data elements, read from a hall's log.
 
-A record is what leaves the hall (the provincial platform, exports, the console): the event as
+A record is what leaves the hall (the provincial platform, the 12345 hotline, exports, the
+console): a rating, a 差评 case step, or a 办件 record (one finished service: ticket, acceptance,
+finish, window, staff, times; the "叫号-受理-评价" chain reported beside the rating), the event as
 logged, completed with names and codes from the configuration (事项编码, department code,
 region code, staff name). Its ``record_id`` is ``<hall>-<seq>-<index>``, the event's position in
 the log, so it is stable: re-sending a record after a restart sends the same id and the platform
@@ -16,6 +18,7 @@ import msgspec
 
 from controller.config.model import HallConfig
 from controller.core import events as ev
+from controller.core.case_numbers import generated_case_number
 from controller.core.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
 from controller.store.base import EventStore
 
@@ -81,9 +84,66 @@ class CaseRecord(msgspec.Struct, frozen=True, kw_only=True):
     appeal_granted: bool | None = None
     overdue_step: str = ""  # on "escalated": contact or rectify
     due: int | None = None
+    # on "opened": what the 差评 was about (for the 12345 hand-over)
+    level: RatingLevel | None = None
+    window: int | None = None
+    staff_id: str = ""
+    item_name: str = ""
+    reasons: tuple[str, ...] = ()
+    text: str = ""
 
 
-AnyRecord = RatingRecord | CaseRecord
+class ServiceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """办件 record: one finished service, from the ticket to the finish (times epoch ms)."""
+
+    record_id: str
+    hall: str
+    ticket: int
+    number: str  # the ticket's number as called (A012)
+    case_number: str  # 办件编号 (the business system's, or generated as for ratings)
+    item_code: str
+    item_name: str
+    department_code: str
+    department_name: str
+    region_code: str
+    window: int
+    window_name: str
+    staff_id: str
+    staff_name: str
+    issued_at: int  # 取号
+    called_at: int | None  # 叫号 (first call)
+    accepted_at: int  # 受理 (service started; the call when the start was implicit)
+    finished_at: int  # 办结
+    service_ms: int  # suspended time excluded
+
+    @property
+    def wait_ms(self) -> int | None:
+        return None if self.called_at is None else self.called_at - self.issued_at
+
+
+AnyRecord = RatingRecord | CaseRecord | ServiceRecord
+
+
+def record_time(record: AnyRecord) -> int:
+    """When the record's fact happened (for the outbox's "oldest unsent")."""
+    if isinstance(record, RatingRecord):
+        return record.rated_at
+    if isinstance(record, ServiceRecord):
+        return record.finished_at
+    return record.at
+
+
+class _Ticket(msgspec.Struct):
+    issued_at: int
+    number: str
+    day: str
+    service: str
+    called_at: int | None = None
+    accepted_at: int | None = None
+    case_number: str = ""
+
+
+_TICKET_GONE: Final = (ev.TicketExpired, ev.TicketCancelled, ev.TicketNoShow)
 
 
 def record_id(hall: str, seq: int, index: int) -> str:
@@ -104,6 +164,7 @@ class RecordMaker:
         self._staff = {s.id: s.name for s in config.staff}
         self._reason_codes = {r.id: r.code for r in config.evaluation.reasons}
         self._case_departments: dict[int, str] = {}
+        self._tickets: dict[int, _Ticket] = {}  # open tickets, for their 办件 record
 
     def records(self, seq: int, events: list[ev.AnyEvent]) -> Iterator[AnyRecord]:
         for index, event in enumerate(events):
@@ -111,6 +172,84 @@ class RecordMaker:
                 yield self.rating(seq, index, event)
             elif isinstance(event, CASE_EVENTS):
                 yield self.case_step(seq, index, event, events)
+            elif isinstance(event, ev.ServiceFinished):
+                record = self.service(seq, index, event)
+                if record is not None:
+                    yield record
+            else:
+                self._ticket_step(event)
+
+    def observe(self, events: list[ev.AnyEvent]) -> None:
+        """Learn what later records need (open tickets, case departments) without making any."""
+        for e in events:
+            if isinstance(e, ev.CaseOpened):
+                department = next(
+                    (d for d in self.config.departments if d.id == e.department), None
+                )
+                self._case_departments[e.case] = department.code if department else ""
+            elif isinstance(e, ev.ServiceFinished):
+                self._tickets.pop(e.ticket, None)
+            else:
+                self._ticket_step(e)
+
+    def _ticket_step(self, e: ev.AnyEvent) -> None:
+        if isinstance(e, ev.TicketIssued):
+            self._tickets[e.ticket] = _Ticket(e.at, e.number, e.day, e.service)
+            return
+        if isinstance(e, _TICKET_GONE):
+            self._tickets.pop(e.ticket, None)
+            return
+        if not isinstance(
+            e, ev.TicketCalled | ev.ServiceStarted | ev.TicketTransferred | ev.CaseNumberSet
+        ):
+            return
+        ticket = self._tickets.get(e.ticket)
+        if ticket is None:
+            return
+        if isinstance(e, ev.TicketCalled):
+            ticket.called_at = ticket.called_at or e.at
+            ticket.number = e.number
+        elif isinstance(e, ev.ServiceStarted):
+            start = ticket.called_at if e.implicit and ticket.called_at else e.at
+            ticket.accepted_at = ticket.accepted_at or start  # implicit: counted from the call
+        elif isinstance(e, ev.TicketTransferred):
+            ticket.service = e.to_service
+        else:
+            ticket.case_number = e.case_number
+
+    def service(self, seq: int, index: int, e: ev.ServiceFinished) -> ServiceRecord | None:
+        """The 办件 record of a finish; None for a ticket issued before what was read."""
+        ticket = self._tickets.pop(e.ticket, None)
+        if ticket is None:
+            return None
+        config = self.config
+        service = self._services.get(ticket.service)
+        department = config.department_of(e.window)
+        window = config.window(e.window)
+        return ServiceRecord(
+            record_id=record_id(self.hall, seq, index),
+            hall=self.hall,
+            ticket=e.ticket,
+            number=ticket.number,
+            case_number=ticket.case_number
+            or generated_case_number(config.hall.region_code, self.hall, ticket.day, e.ticket),
+            item_code=service.item_code if service else "",
+            item_name=service.name if service else ticket.service,
+            department_code=department.code if department else "",
+            department_name=department.name
+            if department
+            else (window.department if window else ""),
+            region_code=config.hall.region_code,
+            window=e.window,
+            window_name=window.name if window else f"{e.window}号窗口",
+            staff_id=e.staff,
+            staff_name=self._staff.get(e.staff, ""),
+            issued_at=ticket.issued_at,
+            called_at=ticket.called_at,
+            accepted_at=ticket.accepted_at or ticket.called_at or e.at,
+            finished_at=e.at,
+            service_ms=e.service_ms,
+        )
 
     def rating(self, seq: int, index: int, e: ev.ServiceRated) -> RatingRecord:
         config = self.config
@@ -153,7 +292,9 @@ class RecordMaker:
             department = next((d for d in self.config.departments if d.id == e.department), None)
             code = department.code if department else ""
             self._case_departments[e.case] = code
-            rated = index > 0 and isinstance(events[index - 1], ev.ServiceRated)
+            rating = events[index - 1] if index > 0 else None
+            rated = isinstance(rating, ev.ServiceRated)
+            service = self._services.get(e.service)
             return CaseRecord(
                 record_id=rid,
                 hall=self.hall,
@@ -164,6 +305,12 @@ class RecordMaker:
                 rating_record_id=record_id(self.hall, seq, index - 1) if rated else "",
                 contact_due=e.contact_due,
                 rectify_due=e.rectify_due,
+                level=e.level,
+                window=e.window,
+                staff_id=e.staff,
+                item_name=service.name if service else e.service,
+                reasons=rating.reasons if isinstance(rating, ev.ServiceRated) else (),
+                text=rating.text if isinstance(rating, ev.ServiceRated) else "",
             )
         assert isinstance(
             e,

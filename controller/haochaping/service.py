@@ -1,10 +1,14 @@
 """好差评 in the daemon: keys, one outbox per destination and hall, the HTTP routes.
 
 ``Haochaping.extension()`` is a daemon extension: for each hall it loads (or creates) the keys,
-starts the outboxes (the provincial adapter named in ``[reporting]``, the escalation webhook of
-``[evaluation]``) as tasks owned by the daemon, subscribes them to the hall's durable records,
+starts the outboxes (one per ``[[reporting]]`` destination, each with its own cursor and its
+credentials from the secrets file; the escalation webhook of ``[evaluation]``) as tasks owned by
+the daemon, subscribes them to the hall's durable records,
 and adds the routes of ``controller.http.haochaping_api``. ``followup_url`` is what the device
 hub prints as the ticket's QR code (``mqtt_devices(followup_url=...)``).
+
+Each hall's statistics are kept live (``LiveStats``: caught up from its snapshot and the log at
+start, then fed every durable record), for the statistics route and the public disclosure.
 
 The 差评 deadlines themselves need no task here: they are a rule of the engine, run by the
 daemon's per-hall clock (``Tick`` every second), which records ``CaseEscalated``; the webhook
@@ -21,21 +25,31 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from controller.config.model import HallConfig
+from controller.config.model import HallConfig, Reporting
+from controller.core import commands as cmd
+from controller.core.lifecycle import Rejected
+from controller.core.ports import HallUnavailable
 from controller.daemon.process import Daemon, Extension
 from controller.daemon.runtime import HallRuntime
-from controller.haochaping.adapters import ADAPTERS, EscalationWebhook
+from controller.haochaping.adapters import ADAPTERS, Destination, EscalationWebhook
 from controller.haochaping.adapters.base import Adapter
+from controller.haochaping.disclosure import DisclosureCache
 from controller.haochaping.followup import follow_up_link
-from controller.haochaping.keys import HaochapingKeys, load_or_create_keys, secrets_path
-from controller.haochaping.outbox import Outbox, OutboxStatus, Send, aiohttp_sender
+from controller.haochaping.keys import (
+    HaochapingKeys,
+    load_credentials,
+    load_or_create_keys,
+    secrets_path,
+)
+from controller.haochaping.live_stats import LiveStats
+from controller.haochaping.outbox import Acknowledge, Outbox, OutboxStatus, Send, aiohttp_sender
 from controller.store.base import EventStore
 
 log = logging.getLogger("hallctl.haochaping")
 
 
 class UnknownAdapter(Exception):
-    """``[reporting] adapter`` names no adapter this hallctl has."""
+    """``[[reporting]] adapter`` names no adapter this hallctl has."""
 
 
 class FollowUpCounts(msgspec.Struct):
@@ -52,6 +66,7 @@ class FollowUpCounts(msgspec.Struct):
 class HallHaochaping:
     runtime: HallRuntime
     keys: HaochapingKeys
+    stats: LiveStats
     outboxes: list[Outbox] = field(default_factory=list)
     follow_ups: FollowUpCounts = field(default_factory=FollowUpCounts)
 
@@ -63,17 +78,43 @@ class HallHaochaping:
         return [o.status for o in self.outboxes]
 
 
-def reporting_adapter(config: HallConfig) -> Adapter | None:
-    name = config.reporting.adapter
-    if not name:
-        return None
-    factory = ADAPTERS.get(name)
-    if factory is None:
-        raise UnknownAdapter(
-            f"hall {config.hall.id}: [reporting] adapter {name!r} is unknown; "
-            f"known: {', '.join(sorted(ADAPTERS))}"
+def reporting_adapters(config: HallConfig, secrets: Path) -> list[tuple[Reporting, Adapter]]:
+    """One adapter per ``[[reporting]]`` destination; raises ``UnknownAdapter``,
+    ``MissingCredentials`` or ``KeyFileError`` (a start that would report nowhere, loudly)."""
+    built: list[tuple[Reporting, Adapter]] = []
+    for reporting in config.reporting:
+        factory = ADAPTERS.get(reporting.adapter)
+        if factory is None:
+            raise UnknownAdapter(
+                f"hall {config.hall.id}: [[reporting]] adapter {reporting.adapter!r} is unknown; "
+                f"known: {', '.join(sorted(ADAPTERS))}"
+            )
+        credentials = (
+            load_credentials(secrets, reporting.credentials) if reporting.credentials else None
         )
-    return factory(config)
+        built.append((reporting, factory(Destination(reporting, config, credentials))))
+    return built
+
+
+def acknowledger(runtime: HallRuntime) -> Acknowledge:
+    """Records a destination's acknowledgement (工单号) on the case, as an event."""
+
+    async def acknowledge(command: cmd.RecordHandOver) -> bool:
+        try:
+            await runtime.submit(command)
+        except Rejected as exc:  # no such case (any more): nothing to record it on
+            log.warning(
+                "haochaping: hand-over %s of case %s not recorded: %s",
+                command.reference,
+                command.case,
+                exc,
+                extra={"hall": runtime.hall_id, "destination": command.to},
+            )
+        except HallUnavailable:
+            return False  # the outbox tries again; the hall's own alarm reports the outage
+        return True
+
+    return acknowledge
 
 
 class Haochaping:
@@ -83,9 +124,10 @@ class Haochaping:
         self._send = send  # tests inject; the daemon's own aiohttp session otherwise
         self._keys: dict[Path, HaochapingKeys] = {}
         self.store: EventStore | None = None
+        self.disclosure = DisclosureCache()  # 评价信息公开 answers, a few seconds each
 
     def keys_for(self, config: HallConfig) -> HaochapingKeys:
-        path = secrets_path(self.db_path, config.evaluation.secrets_file)
+        path = self.secrets_for(config)
         if path not in self._keys:
             self._keys[path] = load_or_create_keys(path)
         return self._keys[path]
@@ -98,37 +140,44 @@ class Haochaping:
             return None
         return follow_up_link(base, hall.keys.follow_up, runtime.hall_id, ticket)
 
+    def secrets_for(self, config: HallConfig) -> Path:
+        return secrets_path(self.db_path, config.evaluation.secrets_file)
+
     def outboxes_for(self, runtime: HallRuntime, store: EventStore, send: Send) -> list[Outbox]:
         config = runtime.engine.config
-        adapters: list[Adapter] = []
-        adapter = reporting_adapter(config)
-        if adapter is not None:
-            adapters.append(adapter)
+        adapters = reporting_adapters(config, self.secrets_for(config))
         if config.evaluation.escalation_webhook:
-            adapters.append(EscalationWebhook(config.evaluation.escalation_webhook))
+            adapters.append((Reporting(), EscalationWebhook(config.evaluation.escalation_webhook)))
         return [
             Outbox(
                 store,
                 config,
-                a,
+                adapter,
                 send,
-                timeout_s=config.reporting.timeout_seconds,
-                max_backoff_s=config.reporting.max_backoff_seconds,
+                timeout_s=reporting.timeout_seconds,
+                max_backoff_s=reporting.max_backoff_seconds,
+                acknowledge=acknowledger(runtime),
             )
-            for a in adapters
+            for reporting, adapter in adapters
         ]
 
     def extension(self) -> Extension:
         async def start(daemon: Daemon, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
             from controller.http.haochaping_api import add_haochaping_routes
+            from controller.http.public_ratings import add_public_ratings_routes
 
             store = self.store = daemon.store
             assert store is not None, "the daemon opens its store before extensions start"
             for runtime in daemon.halls.values():
                 config = runtime.engine.config
-                reporting_adapter(config)  # an unknown adapter stops the start, loudly
-                self.halls[runtime.hall_id] = HallHaochaping(runtime, self.keys_for(config))
+                keys = self.keys_for(config)  # created first: credentials sit beside the keys
+                reporting_adapters(config, self.secrets_for(config))  # a bad one stops the start
+                stats = LiveStats(store, runtime.hall_id, config)
+                runtime.subscribe(stats.notify)  # before the read: nothing falls in between
+                tasks.create_task(stats.run(stop), name=f"hallctl-stats-{runtime.hall_id}")
+                self.halls[runtime.hall_id] = HallHaochaping(runtime, keys, stats)
             add_haochaping_routes(daemon.app, self)
+            add_public_ratings_routes(daemon.app, self)
             tasks.create_task(self._run_outboxes(store, stop), name="hallctl-haochaping-outbox")
 
         return start

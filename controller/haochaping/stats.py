@@ -2,9 +2,11 @@
 
 Theory of operation: ``StatsFolder`` reads a hall's events in log order and keeps, per ticket,
 when it was issued and first called and, per finished service, where, by whom, how long; then
-the ratings and 差评 cases that belong to each service. ``report`` groups the services finished
-in a date range by hall, window, staff, service, day and hour of day (each its own table) and
-computes per group:
+the ratings and 差评 cases that belong to each service. It keeps the figures incrementally: each
+finished service is added at once to the buckets of its local day (one per hall, department,
+window, staff, service, day and hour of day), and a later rating, strike or case step adjusts
+those same buckets. ``report`` then only merges the day buckets of a date range (≤ 366 days),
+whatever the number of services, and computes per group:
 
 * served: services finished; rated: those with at least one rating standing; coverage =
   rated / served (评价覆盖率);
@@ -16,12 +18,15 @@ computes per group:
   as the engine recorded it) at p50 and p90, in seconds.
 
 Services are grouped by when they finished (local time); their ratings and cases follow them,
-whenever those happened, so coverage compares like with like.
+whenever those happened, so coverage compares like with like. A folder is kept live in the
+daemon (``controller.haochaping.live_stats``) so a request folds nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from controller.core.commands import VerificationOutcome
 
 class Dimension(enum.Enum):
     HALL = "hall"
+    DEPARTMENT = "department"
     WINDOW = "window"
     STAFF = "staff"
     SERVICE = "service"
@@ -80,18 +86,60 @@ class _Case:
     escalated: bool = False
 
 
-@dataclass(slots=True)
-class _Served:
+class ServedFacts(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One finished service as the folder keeps it (and a snapshot stores it)."""
+
     ticket: int
+    done_at: int
     window: int
     staff: str
     service: str
-    done_at: int
     wait_ms: int | None
     service_ms: int
-    ratings: dict[bool, bool] = field(default_factory=dict)  # follow_up -> is_bad
-    struck: set[bool] = field(default_factory=set)
-    cases: list[_Case] = field(default_factory=list)
+
+
+class _ServedState(msgspec.Struct, frozen=True, array_like=True):
+    facts: ServedFacts
+    ratings: list[tuple[bool, bool]]  # (follow_up, is_bad)
+    struck: list[bool]
+    counted: tuple[int, int, int, int]
+
+
+class _BucketState(msgspec.Struct, frozen=True, array_like=True):
+    day: str
+    dimension: Dimension
+    key: str
+    counts: tuple[int, int, int, int, int]  # served, rated, ratings, good, bad
+    waits: list[int]
+    services: list[int]
+
+
+class _CaseState(msgspec.Struct, frozen=True, array_like=True):
+    case: int
+    ticket: int
+    follow_up: bool
+    contacted: bool
+    needs_rectify: bool
+    rectified: bool
+    escalated: bool
+
+
+class StatsSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What a folder knows after log record ``seq``, for a configuration (``config_key``)."""
+
+    seq: int
+    config_key: str
+    issued: dict[int, int]
+    service: dict[int, str]
+    first_called: dict[int, int]
+    served: list[_ServedState]
+    buckets: list[_BucketState]
+    cases: list[_CaseState]
+
+
+def config_key(config: HallConfig) -> str:
+    """Identifies a configuration whatever file it came from (buckets depend on it)."""
+    return hashlib.sha256(repr(dataclasses.replace(config, source="")).encode()).hexdigest()
 
 
 @dataclass(slots=True)
@@ -105,16 +153,61 @@ class _Bucket:
     waits: list[int] = field(default_factory=list)
     services: list[int] = field(default_factory=list)
 
+    def merge(self, other: _Bucket) -> None:
+        self.served += other.served
+        self.rated += other.rated
+        self.ratings += other.ratings
+        self.good += other.good
+        self.bad += other.bad
+        self.cases.extend(other.cases)
+        self.waits.extend(other.waits)
+        self.services.extend(other.services)
+
+
+@dataclass(slots=True)
+class _Served:
+    facts: ServedFacts
+    buckets: list[_Bucket]  # the buckets this service counts in (its day's)
+    ratings: dict[bool, bool] = field(default_factory=dict)  # follow_up -> is_bad
+    struck: set[bool] = field(default_factory=set)
+    counted: tuple[int, int, int, int] = (0, 0, 0, 0)  # rated, ratings, good, bad
+
+    def recount(self) -> None:
+        """Move this service's rating counts in its buckets to what its ratings are now."""
+        standing = [bad for f, bad in self.ratings.items() if f not in self.struck]
+        bad = sum(standing)
+        now = (int(bool(standing)), len(standing), len(standing) - bad, bad)
+        delta = [n - o for n, o in zip(now, self.counted, strict=True)]
+        if any(delta):
+            for b in self.buckets:
+                b.rated += delta[0]
+                b.ratings += delta[1]
+                b.good += delta[2]
+                b.bad += delta[3]
+        self.counted = now
+
+
+_SLOT_MS = 900_000  # every UTC offset in use is a multiple of 15 minutes
+
 
 class StatsFolder:
-    """Folds a hall's events into what ``report`` needs."""
+    """Folds a hall's events into per-day buckets that ``report`` merges."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: HallConfig) -> None:
+        self.config = config
+        self._tz = ZoneInfo(config.hall.timezone)
+        self._departments = {
+            w.number: (d.id if (d := config.department_of(w.number)) else w.department)
+            for w in config.windows
+        }
         self._issued: dict[int, int] = {}
         self._service: dict[int, str] = {}  # current service of each ticket (after transfers)
         self._first_called: dict[int, int] = {}
         self._served: dict[int, _Served] = {}
         self._case_of: dict[int, tuple[_Served, bool, _Case]] = {}
+        self._days: dict[str, dict[tuple[Dimension, str], _Bucket]] = {}
+        self._slots: dict[int, tuple[str, str]] = {}  # 15-minute slot -> (local day, hour)
+        self._combos: dict[tuple[int, int, str, str], list[_Bucket]] = {}
 
     def apply(self, events: Iterable[ev.AnyEvent]) -> None:
         for e in events:
@@ -131,11 +224,13 @@ class StatsFolder:
                 served = self._served.get(e.ticket)
                 if served is not None:
                     served.ratings[e.follow_up] = e.level.is_bad
+                    served.recount()
             elif isinstance(e, ev.CaseOpened):
                 served = self._served.get(e.ticket)
                 if served is not None:
                     case = _Case()
-                    served.cases.append(case)
+                    for bucket in served.buckets:
+                        bucket.cases.append(case)
                     self._case_of[e.case] = (served, e.follow_up, case)
             elif isinstance(e, ev.CaseContacted | ev.CaseVerified | ev.CaseReviewed):
                 self._case_step(e)
@@ -147,19 +242,121 @@ class StatsFolder:
                     else:
                         found[2].escalated = True
 
+    def _local(self, ms: int) -> tuple[str, str]:
+        slot = ms // _SLOT_MS
+        found = self._slots.get(slot)
+        if found is None:
+            local = datetime.fromtimestamp(slot * _SLOT_MS / 1000, self._tz)
+            found = self._slots[slot] = (local.date().isoformat(), f"{local.hour:02d}")
+        return found
+
     def _finished(self, e: ev.ServiceFinished) -> None:
-        issued = self._issued.get(e.ticket)
-        called = self._first_called.get(e.ticket)
+        if e.ticket in self._served:  # finished again: the first service stays counted
+            return
+        issued = self._issued.pop(e.ticket, None)
+        called = self._first_called.pop(e.ticket, None)
         wait = called - issued if issued is not None and called is not None else None
-        self._served[e.ticket] = _Served(
-            ticket=e.ticket,
-            window=e.window,
-            staff=e.staff,
-            service=self._service.get(e.ticket, ""),
-            done_at=e.at,
-            wait_ms=wait,
-            service_ms=e.service_ms,
+        service = self._service.pop(e.ticket, "")
+        self._add(ServedFacts(e.ticket, e.at, e.window, e.staff, service, wait, e.service_ms))
+
+    def _add(self, facts: ServedFacts) -> _Served:
+        combo = (facts.done_at // _SLOT_MS, facts.window, facts.staff, facts.service)
+        buckets = self._combos.get(combo)
+        if buckets is None:  # services of one quarter hour, window, staff, item share buckets
+            buckets = self._combos[combo] = self._buckets_of(facts)
+        served = _Served(facts=facts, buckets=buckets)
+        for bucket in served.buckets:
+            bucket.served += 1
+            if facts.wait_ms is not None:
+                bucket.waits.append(facts.wait_ms)
+            bucket.services.append(facts.service_ms)
+        self._served[facts.ticket] = served
+        return served
+
+    def _buckets_of(self, facts: ServedFacts) -> list[_Bucket]:
+        day, hour = self._local(facts.done_at)
+        keys = [
+            (Dimension.HALL, self.config.hall.id),
+            (Dimension.WINDOW, str(facts.window)),
+            (Dimension.STAFF, facts.staff),
+            (Dimension.SERVICE, facts.service),
+            (Dimension.DAY, day),
+            (Dimension.HOUR, hour),
+        ]
+        department = self._departments.get(facts.window)
+        if department:
+            keys.append((Dimension.DEPARTMENT, department))
+        buckets = self._days.setdefault(day, {})
+        return [buckets.setdefault(k, _Bucket()) for k in keys]
+
+    def snapshot(self, seq: int) -> StatsSnapshot:
+        """Everything needed to go on folding after log record ``seq``."""
+        return StatsSnapshot(
+            seq=seq,
+            config_key=config_key(self.config),
+            issued=self._issued,
+            service=self._service,
+            first_called=self._first_called,
+            served=[
+                _ServedState(s.facts, list(s.ratings.items()), sorted(s.struck), s.counted)
+                for s in self._served.values()
+            ],
+            buckets=[
+                _BucketState(
+                    day,
+                    dimension,
+                    key,
+                    (b.served, b.rated, b.ratings, b.good, b.bad),
+                    b.waits,
+                    b.services,
+                )
+                for day, buckets in self._days.items()
+                for (dimension, key), b in buckets.items()
+            ],
+            cases=[
+                _CaseState(
+                    case=n,
+                    ticket=served.facts.ticket,
+                    follow_up=follow_up,
+                    contacted=c.contacted,
+                    needs_rectify=c.needs_rectify,
+                    rectified=c.rectified,
+                    escalated=c.escalated,
+                )
+                for n, (served, follow_up, c) in self._case_of.items()
+            ],
         )
+
+    @classmethod
+    def restore(cls, config: HallConfig, snapshot: StatsSnapshot) -> StatsFolder:
+        """The folder a snapshot describes; raises ``ValueError`` for another configuration."""
+        if snapshot.config_key != config_key(config):
+            raise ValueError("the statistics snapshot was made under another configuration")
+        folder = cls(config)
+        folder._issued = dict(snapshot.issued)
+        folder._service = dict(snapshot.service)
+        folder._first_called = dict(snapshot.first_called)
+        for b in snapshot.buckets:  # the figures as they were; services only point at them
+            served_n, rated, ratings, good, bad = b.counts
+            bucket = _Bucket(served_n, rated, ratings, good, bad, [], b.waits, b.services)
+            folder._days.setdefault(b.day, {})[(b.dimension, b.key)] = bucket
+        combos = folder._combos
+        for state in snapshot.served:
+            facts = state.facts
+            combo = (facts.done_at // _SLOT_MS, facts.window, facts.staff, facts.service)
+            buckets = combos.get(combo)
+            if buckets is None:
+                buckets = combos[combo] = folder._buckets_of(facts)
+            folder._served[facts.ticket] = _Served(
+                facts, buckets, dict(state.ratings), set(state.struck), state.counted
+            )
+        for c in snapshot.cases:
+            served = folder._served[c.ticket]
+            case = _Case(c.contacted, c.needs_rectify, c.rectified, c.escalated)
+            for bucket in served.buckets:
+                bucket.cases.append(case)
+            folder._case_of[c.case] = (served, c.follow_up, case)
+        return folder
 
     def _case_step(self, e: ev.CaseContacted | ev.CaseVerified | ev.CaseReviewed) -> None:
         found = self._case_of.get(e.case)
@@ -172,33 +369,24 @@ class StatsFolder:
             case.needs_rectify = e.outcome is VerificationOutcome.UPHELD
         elif e.granted:
             served.struck.add(follow_up)
+            served.recount()
         else:
             case.needs_rectify = True
 
-    def report(self, config: HallConfig, from_day: date, to_day: date) -> StatsReport:
-        tz = ZoneInfo(config.hall.timezone)
-        start = _midnight(from_day, tz)
-        end = _midnight(to_day + timedelta(days=1), tz)
+    def report(self, from_day: date, to_day: date) -> StatsReport:
+        """Figures of the services finished from ``from_day`` to ``to_day`` (local dates)."""
+        config = self.config
         labels = _labels(config)
-        buckets: dict[tuple[Dimension, str], _Bucket] = {}
-        for served in self._served.values():
-            if not start <= served.done_at < end:
-                continue
-            local = datetime.fromtimestamp(served.done_at / 1000, tz)
-            keys = (
-                (Dimension.HALL, config.hall.id),
-                (Dimension.WINDOW, str(served.window)),
-                (Dimension.STAFF, served.staff),
-                (Dimension.SERVICE, served.service),
-                (Dimension.DAY, local.date().isoformat()),
-                (Dimension.HOUR, f"{local.hour:02d}"),
-            )
-            for key in keys:
-                _add(buckets.setdefault(key, _Bucket()), served)
+        merged: dict[tuple[Dimension, str], _Bucket] = {}
+        day = from_day
+        while day <= to_day:
+            for key, bucket in self._days.get(day.isoformat(), {}).items():
+                merged.setdefault(key, _Bucket()).merge(bucket)
+            day += timedelta(days=1)
         rows = [
             _row(dimension, key, labels.get((dimension, key), key), bucket)
             for (dimension, key), bucket in sorted(
-                buckets.items(), key=lambda item: (_ORDER[item[0][0]], _sort_key(item[0][1]))
+                merged.items(), key=lambda item: (_ORDER[item[0][0]], _sort_key(item[0][1]))
             )
         ]
         return StatsReport(
@@ -217,30 +405,13 @@ def _sort_key(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (1 << 30, key)
 
 
-def _midnight(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
-
-
 def _labels(config: HallConfig) -> dict[tuple[Dimension, str], str]:
     labels: dict[tuple[Dimension, str], str] = {(Dimension.HALL, config.hall.id): config.hall.name}
+    labels.update({(Dimension.DEPARTMENT, d.id): d.name for d in config.departments})
     labels.update({(Dimension.WINDOW, str(w.number)): w.name for w in config.windows})
     labels.update({(Dimension.STAFF, s.id): s.name for s in config.staff})
     labels.update({(Dimension.SERVICE, s.id): s.name for s in config.services})
     return labels
-
-
-def _add(bucket: _Bucket, served: _Served) -> None:
-    bucket.served += 1
-    standing = {f: bad for f, bad in served.ratings.items() if f not in served.struck}
-    if standing:
-        bucket.rated += 1
-    bucket.ratings += len(standing)
-    bucket.bad += sum(standing.values())
-    bucket.good += sum(not bad for bad in standing.values())
-    bucket.cases.extend(served.cases)
-    if served.wait_ms is not None:
-        bucket.waits.append(served.wait_ms)
-    bucket.services.append(served.service_ms)
 
 
 def _ratio(part: int, whole: int) -> float | None:

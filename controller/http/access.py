@@ -39,7 +39,15 @@ SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
-PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/")
+# /public/, /api/v1/public/: 评价信息公开 (counts and rates only) and other citizens' pages.
+PUBLIC_PREFIXES: Final = (
+    "/console/",
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/hcp/",
+    "/public/",
+    "/api/v1/public/",
+)
 PUBLIC_ROUTES: Final = frozenset(
     {
         ("POST", "/api/v1/session"),

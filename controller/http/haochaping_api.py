@@ -50,7 +50,6 @@ from controller.haochaping.privacy import (
 )
 from controller.haochaping.records import RatingRecord, RecordMaker, read_log
 from controller.haochaping.service import HallHaochaping, Haochaping
-from controller.haochaping.stats import StatsFolder
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, PRINCIPAL
@@ -492,12 +491,7 @@ async def get_statistics(request: web.Request) -> web.Response:
         start, end = _day_range(request, ZoneInfo(config.hall.timezone))
     except _BadRequest as exc:
         return error(400, exc.code, exc.message)
-    store = _service(request).store
-    assert store is not None
-    folder = StatsFolder()
-    async for _, events in read_log(store, hall.runtime.hall_id):
-        folder.apply(events)
-    report = folder.report(config, start, end)
+    report = await hall.stats.report(start, end)
     fmt = request.query.get("format", "json")
     name = f"{config.hall.id}-{start}-{end}"
     if fmt == "csv":

@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from controller.config.model import HallConfig
 from controller.core.commands import RaterKind, RatingChannel, RatingLevel
-from controller.haochaping.adapters.base import Request, Verdict, http_verdict
+from controller.haochaping.adapters.base import Destination, Request, Verdict, http_verdict
 from controller.haochaping.records import AnyRecord, CaseRecord, RatingRecord
 
 GRADES: Final = {
@@ -44,18 +43,18 @@ DUPLICATE: Final = 1001
 
 
 class JsonV1Adapter:
-    name = "json_v1"
-
-    def __init__(self, url: str, tz: ZoneInfo) -> None:
+    def __init__(self, url: str, tz: ZoneInfo, name: str = "json_v1") -> None:
         self.url = url
         self.tz = tz
+        self.name = name
 
     @classmethod
-    def from_config(cls, config: HallConfig) -> JsonV1Adapter:
-        return cls(config.reporting.url, ZoneInfo(config.hall.timezone))
+    def from_destination(cls, destination: Destination) -> JsonV1Adapter:
+        reporting = destination.reporting
+        return cls(reporting.url, destination.tz, reporting.name)
 
     def wants(self, record: AnyRecord) -> bool:
-        return True
+        return isinstance(record, RatingRecord | CaseRecord)  # no 办件 records in json_v1
 
     def time(self, ms: int | None) -> str:
         if ms is None:
@@ -86,6 +85,7 @@ class JsonV1Adapter:
                 "userType": USER_TYPES[record.rater_kind],
                 "anonymous": int(record.anonymous),
             }
+        assert isinstance(record, CaseRecord)
         return self._case_payload(record)
 
     def _case_payload(self, record: CaseRecord) -> dict[str, object]:

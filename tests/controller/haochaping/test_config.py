@@ -9,7 +9,7 @@ import pytest
 
 from controller.config.errors import ConfigError
 from controller.config.loader import parse_config, uscc_check_character
-from controller.config.model import DEFAULT_REASON_TAGS
+from controller.config.model import DEFAULT_REASON_TAGS, HallConfig
 
 BASE = """
 [hall]
@@ -52,7 +52,7 @@ def test_defaults() -> None:
     evaluation = config.evaluation
     assert evaluation.contact_working_days == 1 and evaluation.rectify_working_days == 15
     assert evaluation.reasons == DEFAULT_REASON_TAGS and evaluation.follow_up_days == 7
-    assert config.reporting.adapter == "" and config.departments == ()
+    assert config.reporting == () and config.departments == ()
 
 
 def test_full_settings() -> None:
@@ -86,7 +86,42 @@ url = "https://hcp.example.gov.cn/api/ratings"
     assert config.evaluation.rectify_working_days == 5
     assert config.evaluation.holidays == (date(2027, 1, 1), date(2027, 2, 8))
     assert [r.id for r in config.evaluation.reasons] == ["slow"]
-    assert config.reporting.adapter == "json_v1"
+    assert [r.adapter for r in config.reporting] == ["json_v1"]
+
+
+def test_several_destinations_each_with_its_own_cursor_name() -> None:
+    config = load(
+        DEPT
+        + """
+[[reporting]]
+adapter = "zwfw_batch"
+url = "https://hcp.example.gov.cn/api/batch"
+credentials = "province"
+batch_size = 500
+
+[[reporting]]
+adapter = "json_v1"
+id = "city"
+url = "https://city.example.gov.cn/api"
+
+[[reporting]]
+adapter = "hotline_12345"
+url = "https://12345.example.gov.cn/hook"
+credentials = "hotline"
+
+[evaluation]
+disclose_staff = true
+"""
+    )
+    assert isinstance(config, HallConfig)
+    assert [(r.name, r.adapter, r.credentials, r.batch_size) for r in config.reporting] == [
+        ("zwfw_batch", "zwfw_batch", "province", 500),
+        ("city", "json_v1", "", 200),
+        ("hotline_12345", "hotline_12345", "hotline", 200),
+    ]
+    assert isinstance(config, HallConfig) and config.evaluation.disclose_staff is True
+    default = load()
+    assert isinstance(default, HallConfig) and not default.evaluation.disclose_staff
 
 
 def test_check_character_of_a_credit_code() -> None:
@@ -119,6 +154,20 @@ def test_a_window_naming_an_unknown_department() -> None:
             'evaluation.reasons[1].id: reason id "a" is already used by',
         ),
         ('[reporting]\nadapter = "json_v1"', "reporting.url: a reporting adapter needs"),
+        (
+            '[[reporting]]\nadapter = "json_v1"\nurl = "https://a.gov.cn/x"\n'
+            '[[reporting]]\nadapter = "json_v1"\nurl = "https://b.gov.cn/x"',
+            'reporting[1].id: reporting destination "json_v1" is already used by reporting[0]',
+        ),
+        (
+            '[[reporting]]\nadapter = "zwfw_batch"\nurl = "https://a.gov.cn/x"\nbatch_size = 0',
+            "reporting[0].batch_size: must be between 1 and 5000, got 0",
+        ),
+        (
+            '[[reporting]]\nadapter = "zwfw_batch"\nurl = "https://a.gov.cn/x"\n'
+            'credentials = "app key"',
+            "reporting[0].credentials:",
+        ),
     ],
 )
 def test_mistakes_are_reported(extra: str, expected: str) -> None:

@@ -195,7 +195,7 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
         rated: list[ev.ServiceRated] = []
         opened: list[ev.CaseOpened] = []
         expected_ids: list[str] = []
-        folder = StatsFolder()
+        folder = StatsFolder(config)
         async for seq, events in read_log(store, "t"):
             folder.apply(events)
             for index, e in enumerate(events):
@@ -216,7 +216,7 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
     assert all(c.department == "zwb" for c in opened)
 
     day = report_day(rated[0].at, config.hall.timezone)
-    stats = folder.report(config, day, day)
+    stats = folder.report(day, day)
     [hall] = [r for r in stats.rows if r.dimension is Dimension.HALL]
     assert hall.ratings == len(rated) and hall.bad_ratings == len(bad) and hall.cases == len(bad)
     assert hall.rated == len({r.ticket for r in rated})

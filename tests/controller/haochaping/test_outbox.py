@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -168,7 +169,7 @@ async def platform() -> AsyncIterator[StubPlatform]:
 
 def outbox_for(hall: Hall, url: str, session: aiohttp.ClientSession, **kw: Any) -> Outbox:
     config: HallConfig = hall.runtime.engine.config
-    adapter = JsonV1Adapter(url, JsonV1Adapter.from_config(config).tz)
+    adapter = JsonV1Adapter(url, ZoneInfo(config.hall.timezone))
     return Outbox(hall.store, config, adapter, aiohttp_sender(session), first_backoff_s=0.01, **kw)
 
 

@@ -362,6 +362,11 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
     ({"type": "close_case", "case": 0, "by": "x", "note": "n"}, "reviewer", "forbidden"),
     ({"type": "unseal_contact", "case": 0, "by": "x"}, "followup", "forbidden"),
     ({"type": "miss_evaluation", "ticket": 0}, "admin", "forbidden"),
+    (
+        {"type": "record_hand_over", "case": 0, "to": "hotline", "reference": "GD1"},
+        "admin",
+        "forbidden",
+    ),
     ({"type": "tick"}, "op", "forbidden"),
     ({"type": "close_day"}, "op", "forbidden"),
     ({"type": "close_day", "early": True}, "clerk01", "forbidden"),

@@ -102,10 +102,10 @@ def day_of_service(engine: HallEngine) -> list[list[ev.AnyEvent]]:
 
 def build_report() -> StatsReport:
     config = parse_config(HALL_TOML)
-    folder = StatsFolder()
+    folder = StatsFolder(config)
     for events in day_of_service(HallEngine(config)):
         folder.apply(events)
-    return folder.report(config, date(2026, 11, 23), date(2026, 11, 23))
+    return folder.report(date(2026, 11, 23), date(2026, 11, 23))
 
 
 def test_the_figures_of_one_day() -> None:
@@ -128,10 +128,10 @@ def test_the_figures_of_one_day() -> None:
 
 def test_outside_the_range_nothing_counts() -> None:
     config = parse_config(HALL_TOML)
-    folder = StatsFolder()
+    folder = StatsFolder(config)
     for events in day_of_service(HallEngine(config)):
         folder.apply(events)
-    assert folder.report(config, date(2026, 11, 24), date(2026, 11, 30)).rows == []
+    assert folder.report(date(2026, 11, 24), date(2026, 11, 30)).rows == []
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -148,7 +148,7 @@ def test_exports_carry_the_same_figures() -> None:
     assert hall["办件量"] == "4" and hall["评价覆盖率"] == "0.5" and hall["名称"] == "测试大厅"
     assert list(rows[0])[:4] == ["大厅", "维度", "编号", "名称"]
     book = load_workbook(io.BytesIO(to_xlsx([report])))
-    assert book.sheetnames == ["大厅", "窗口", "工作人员", "事项", "日", "时段"]
+    assert book.sheetnames == ["大厅", "部门", "窗口", "工作人员", "事项", "日", "时段"]
     sheet = book["窗口"]
     assert sheet.cell(1, 5).value == "办件量" and sheet.max_row == 3
     decoded = msgspec.json.decode(to_json([report]), type=list[StatsReport])

@@ -56,6 +56,7 @@ class StoreFault(enum.Enum):
     DISK_FULL = "disk_full"
     READ_ONLY = "read_only"
     IO_ERROR = "io_error"
+    UNREACHABLE = "unreachable"
     OTHER = "store_error"
 
     @property
@@ -68,6 +69,7 @@ _FAULT_LABELS: dict[StoreFault, str] = {
     StoreFault.DISK_FULL: "磁盘已满",
     StoreFault.READ_ONLY: "存储只读",
     StoreFault.IO_ERROR: "磁盘读写错误",
+    StoreFault.UNREACHABLE: "数据库无法连接",
     StoreFault.OTHER: "存储故障",
 }
 

@@ -77,7 +77,8 @@ _SYNTAX_AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$")
 
 _STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400)
 _STORE_KINDS = ("sqlite", "postgres")
-_STORE_KINDS_NOT_YET = ("postgres",)  # recognised, refused by name until it is built
+_STORE_KINDS_NOT_YET: tuple[str, ...] = ()  # recognised, refused by name until it is built
+_DSN = re.compile(r"postgres(ql)?://\S+")
 _PARITIES = ("N", "E", "O", "M", "S")
 _WINDOW_KINDS = (DeviceKind.CALLER, DeviceKind.WINDOW_DISPLAY, DeviceKind.EVALUATOR)
 _SERIAL_KEYS = ("bus", "address", "protocol")
@@ -1246,8 +1247,10 @@ def _store(t: _Table) -> StoreSettings:
     if t.ok("kind") and kind in _STORE_KINDS_NOT_YET:
         # Never accept a store that is not implemented: the daemon would write somewhere else.
         t.fail("kind", f'"{kind}" is not implemented in this version; use "sqlite"')
-    elif t.ok("kind", "dsn") and store.dsn.strip():
-        t.fail("dsn", 'only for a PostgreSQL store, which this version does not implement')
+    elif t.ok("kind", "dsn") and kind == "postgres" and not _DSN.fullmatch(store.dsn.strip()):
+        t.fail("dsn", 'a PostgreSQL store needs its DSN, e.g. "postgresql://hallctl@db:5432/hallctl"')
+    elif t.ok("kind", "dsn") and kind != "postgres" and store.dsn.strip():
+        t.fail("dsn", 'only for kind = "postgres"; an SQLite store is the file named by path')
     return store
 
 

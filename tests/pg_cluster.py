@@ -59,10 +59,10 @@ def free_port() -> int:
 class PostgresCluster:
     """``start()`` / ``close()``; ``dsn(database)`` for clients; ``create_database()``."""
 
-    def __init__(self, *, fsync: bool = True) -> None:
+    def __init__(self, *, fsync: bool = True, parent: Path | None = None) -> None:
         self.bin_dir = find_bin_dir()
         self.fsync = fsync
-        self.root = Path(tempfile.mkdtemp(prefix="hallctl-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="hallctl-pg-", dir=parent))
         self.data = self.root / "data"
         self.port = 0
         self._names = itertools.count(1)
@@ -71,6 +71,13 @@ class PostgresCluster:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
             self._as_user = ("runuser", "-u", "postgres", "--")
+            for folder in self.root.parents:  # the postgres user must be able to walk in
+                if not os.stat(folder).st_mode & 0o001:
+                    shutil.rmtree(self.root, ignore_errors=True)
+                    raise RuntimeError(
+                        f"{folder} is closed to the postgres user: use another "
+                        "parent folder for the cluster"
+                    )
 
     def _run(self, *args: str) -> None:
         command = [*self._as_user, *args]

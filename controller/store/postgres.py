@@ -338,20 +338,33 @@ class PostgresStore:
 
     async def read(self, hall_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredRecord]]:
         """Yield the hall's records with seq > after_seq in chunks (keyset paging: each chunk
-        is its own short query, so a reader that stops early holds nothing open)."""
+        is its own short query, so a reader that stops early holds nothing open).
+
+        The next chunk is fetched while the caller works on this one: the server runs in
+        another process, so the two overlap (unlike SQLite's thread, which needs the GIL)."""
         check_hall_id(hall_id)
         if after_seq < 0:
             raise ValueError(f"after_seq must be >= 0, got {after_seq}")
-        last = after_seq
-        while True:
-            rows = await self._fetch(_READ_CHUNK, hall_id, last, self._read_chunk)
-            if not rows:
-                return
-            chunk = [StoredRecord(seq, payload) for seq, payload in rows]
-            yield chunk
-            if len(chunk) < self._read_chunk:
-                return
-            last = chunk[-1].seq
+        ahead = asyncio.ensure_future(self._fetch_chunk(hall_id, after_seq))
+        try:
+            while True:
+                chunk = await ahead
+                if not chunk:
+                    return
+                if len(chunk) == self._read_chunk:
+                    ahead = asyncio.ensure_future(self._fetch_chunk(hall_id, chunk[-1].seq))
+                yield chunk
+                if len(chunk) < self._read_chunk:
+                    return
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StoreError):
+                    await ahead
+
+    async def _fetch_chunk(self, hall_id: str, after: int) -> list[StoredRecord]:
+        rows = await self._fetch(_READ_CHUNK, hall_id, after, self._read_chunk)
+        return [StoredRecord(seq, payload) for seq, payload in rows]
 
     async def last_seq(self, hall_id: str) -> int:
         """The hall's highest committed seq, 0 when empty (from the table: true for any

@@ -67,6 +67,7 @@ class PostgresCluster:
         self.port = 0
         self._names = itertools.count(1)
         self._as_user: Sequence[str] = ()
+        self._options = ""
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
@@ -104,7 +105,7 @@ class PostgresCluster:
         )
         for attempt in range(5):
             self.port = free_port()
-            options = (
+            self._options = options = (
                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                 f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=200 "
                 "-c shared_buffers=64MB"
@@ -128,6 +129,26 @@ class PostgresCluster:
                 if attempt == 4:
                     raise
                 # the port was taken between the probe and the start: try another one
+
+    def stop(self) -> None:
+        """Stop the server (fast: clients are disconnected); ``start_again`` restarts it."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_again(self) -> None:
+        """Start the stopped server on the same port."""
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            self._options,
+            "start",
+        )
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"

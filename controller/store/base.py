@@ -57,6 +57,7 @@ class StoreFault(enum.Enum):
     READ_ONLY = "read_only"
     IO_ERROR = "io_error"
     UNREACHABLE = "unreachable"
+    FENCED = "fenced"
     OTHER = "store_error"
 
     @property
@@ -70,6 +71,7 @@ _FAULT_LABELS: dict[StoreFault, str] = {
     StoreFault.READ_ONLY: "存储只读",
     StoreFault.IO_ERROR: "磁盘读写错误",
     StoreFault.UNREACHABLE: "数据库无法连接",
+    StoreFault.FENCED: "大厅已由其他进程接管",
     StoreFault.OTHER: "存储故障",
 }
 

@@ -63,10 +63,49 @@ MIGRATIONS: Final = (
         CREATE INDEX idempotency_keys_at ON hallctl.idempotency_keys (at_ms);
         """,
     ),
+    Migration(
+        2,
+        "hall leases with a fencing token, checked by every append",
+        """
+        CREATE TABLE hallctl.hall_leases (
+            hall text PRIMARY KEY,
+            owner text NOT NULL,
+            token bigint NOT NULL CHECK (token > 0),
+            expires_at timestamptz NOT NULL
+        );
+        -- Called by the append statement with the tokens its writer holds (none: no check).
+        -- The lease rows are locked FOR SHARE until the append commits, so a takeover (an
+        -- UPDATE of the row with a new token) waits for it, and an append after a takeover
+        -- sees the new token and fails: a stale owner never writes after losing its lease.
+        CREATE FUNCTION hallctl.check_fence(halls text[], tokens bigint[]) RETURNS integer
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            stale text;
+        BEGIN
+            IF cardinality(halls) = 0 THEN
+                RETURN 0;
+            END IF;
+            PERFORM 1 FROM hallctl.hall_leases WHERE hall = ANY (halls) FOR SHARE;
+            SELECT f.hall INTO stale
+                FROM unnest(halls, tokens) AS f (hall, token)
+                LEFT JOIN hallctl.hall_leases l ON l.hall = f.hall
+                WHERE l.token IS DISTINCT FROM f.token
+                LIMIT 1;
+            IF stale IS NOT NULL THEN
+                RAISE EXCEPTION 'hall % is fenced: its lease is held with another token', stale
+                    USING ERRCODE = 'HF001';
+            END IF;
+            RETURN cardinality(halls);
+        END
+        $$;
+        """,
+    ),
 )
 
 LATEST: Final = MIGRATIONS[-1].version
 UPGRADE_LOCK: Final = 0x68616C6C637431  # "hallct1": the advisory lock held while migrating
+FENCED_SQLSTATE: Final = "HF001"
+"""Raised by ``hallctl.check_fence``: an append's lease token is no longer the hall's."""
 
 _BOOKKEEPING: Final = """
     CREATE SCHEMA IF NOT EXISTS hallctl;
@@ -87,8 +126,9 @@ async def current_version(conn: asyncpg.Connection) -> int:
     return int(version or 0)
 
 
-async def upgrade(conn: asyncpg.Connection) -> list[int]:
-    """Apply the missing migrations in order; return the versions applied (maybe none)."""
+async def upgrade(conn: asyncpg.Connection, *, up_to: int = LATEST) -> list[int]:
+    """Apply the missing migrations in order (up to ``up_to``: tests of the path from an
+    older version); return the versions applied (maybe none)."""
     await conn.execute("SELECT pg_advisory_lock($1)", UPGRADE_LOCK)
     try:
         async with conn.transaction():
@@ -101,7 +141,7 @@ async def upgrade(conn: asyncpg.Connection) -> list[int]:
             )
         applied = []
         for migration in MIGRATIONS:
-            if migration.version <= have:
+            if migration.version <= have or migration.version > up_to:
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)

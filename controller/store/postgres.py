@@ -51,6 +51,9 @@ POOL_SIZE: Final = 4
 CONNECT_TIMEOUT_S: Final = 10.0
 _PROBE_KEY: Final = "~store-probe"
 
+# One statement, so one implicit transaction and one round trip: the records, the batch's
+# idempotency keys, and the fencing check (data-modifying CTEs always run to completion; the
+# check raising aborts the whole statement).
 _APPEND: Final = """
 WITH claims AS (
     INSERT INTO hallctl.idempotency_keys (hall, principal, key, fingerprint, seq, at_ms)
@@ -58,9 +61,11 @@ WITH claims AS (
                          $9::bigint[])
     ON CONFLICT (hall, principal, key) DO UPDATE SET
         fingerprint = excluded.fingerprint, seq = excluded.seq, at_ms = excluded.at_ms
+), appended AS (
+    INSERT INTO hallctl.records (hall, seq, payload)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
 )
-INSERT INTO hallctl.records (hall, seq, payload)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+SELECT hallctl.check_fence($10::text[], $11::bigint[])
 """
 _LAST_SEQS: Final = """SELECT hall, max(seq) FROM hallctl.records
     WHERE hall = ANY($1::text[]) GROUP BY hall"""
@@ -151,6 +156,14 @@ async def upgrade_database(dsn: str) -> list[int]:
         await conn.close()
 
 
+class Fenced(StoreError):
+    """An append for a hall whose lease is now held with another token: this writer lost the
+    hall (it was paused or cut off and another process took over) and must step down."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fault=StoreFault.FENCED)
+
+
 class PostgresStore:
     """``EventStore`` on PostgreSQL; build it with ``await PostgresStore.open(dsn)``."""
 
@@ -165,6 +178,7 @@ class PostgresStore:
         self._read_chunk = read_chunk
         self._write_lock = asyncio.Lock()
         self._last_seqs: dict[str, int] = {}  # halls appended to since open; under the lock
+        self._fences: dict[str, int] = {}  # hall -> the lease token our appends must carry
         self._closed = False
         self.commit_count = 0
         """Append transactions committed since open (for tests and benchmarks of batching)."""
@@ -214,6 +228,18 @@ class PostgresStore:
             raise
         return writer, pool
 
+    def set_fence(self, hall_id: str, token: int) -> None:
+        """From now on, appends to ``hall_id`` commit only while ``hallctl.hall_leases`` holds
+        the hall with ``token`` (checked in the append's own transaction); else ``Fenced``."""
+        check_hall_id(hall_id)
+        if not isinstance(token, int) or isinstance(token, bool) or token < 1:
+            raise ValueError(f"a fencing token is a positive integer, got {token!r}")
+        self._fences[hall_id] = token
+
+    def clear_fence(self, hall_id: str) -> None:
+        """Appends to ``hall_id`` are no longer checked against a lease."""
+        self._fences.pop(hall_id, None)
+
     async def append(self, hall_id: str, payloads: Sequence[bytes]) -> list[int]:
         """Durably append ``payloads`` to one hall in one transaction."""
         (seqs,) = await self.append_many([(hall_id, payloads)])
@@ -248,10 +274,14 @@ class PostgresStore:
                 assigned, rows, keys = self._number(batches, claims)
                 if not rows[0] and not keys[0]:
                     return assigned
-                await self._writer.execute(_APPEND, *rows, *keys)
+                fenced = sorted({h for h, _ in batches if h in self._fences})
+                tokens = [self._fences[h] for h in fenced]
+                await self._writer.execute(_APPEND, *rows, *keys, fenced, tokens)
             except BaseException as exc:
                 for hall_id in halls:  # the outcome may be unknown: reload on the next append
                     self._last_seqs.pop(hall_id, None)
+                if getattr(exc, "sqlstate", None) == pg_schema.FENCED_SQLSTATE:
+                    raise Fenced(f"{self.where}: {exc}; nothing of this batch was written") from exc
                 if isinstance(exc, asyncpg.UniqueViolationError):
                     raise StoreError(
                         f"{self.where}: seq conflict ({exc}); is another process writing this log?"
@@ -438,8 +468,10 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        async with self._write_lock:
-            await _close_quietly(self._writer)
+        async with self._write_lock:  # the append in flight (if any) has answered
+            await asyncio.gather(_close_quietly(self._writer), self._close_pool())
+
+    async def _close_pool(self) -> None:
         try:
             await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT_S)
         except (TimeoutError, asyncpg.InterfaceError, OSError):

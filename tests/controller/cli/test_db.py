@@ -8,6 +8,7 @@ import pytest
 from controller.cli.db import upgrade_main
 from controller.cli.hallctl import main
 from controller.daemon.ownership import HallOwned, acquire_stream_locks
+from controller.store.pg_schema import MIGRATIONS
 from tests.controller.daemon.test_crash_recovery import EXAMPLE
 
 
@@ -20,7 +21,9 @@ async def test_upgrade_twice_applies_once(pg_dsn: str, capsys: pytest.CaptureFix
     assert await upgrade_main(pg_dsn) == 0
     assert await upgrade_main(pg_dsn) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("applied schema migrations 1") and out[1].endswith("up to date")
+    versions = ", ".join(str(m.version) for m in MIGRATIONS)
+    assert out[0].endswith(f"applied schema migrations {versions}")
+    assert out[1].endswith("up to date")
 
 
 async def test_stream_locks_are_all_or_nothing_and_name_the_owner(pg_dsn: str) -> None:

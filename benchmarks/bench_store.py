@@ -1,11 +1,14 @@
 """Event-store benchmark: durable appends with group commit, then replay reading.
 
-Run: ``.venv/bin/python benchmarks/bench_store.py [--seconds 5] [--producers 64]``.
+Run: ``.venv/bin/python benchmarks/bench_store.py [--seconds 5] [--producers 64]
+[--kind sqlite|postgres|both]`` (both by default, one after the other in the same run).
 
 Phase 1: N producer coroutines append records (2 events, ~150 bytes, msgpack) through one
-GroupCommitter onto a SqliteStore (WAL, synchronous=FULL) for a fixed time; every counted
-append was durable when its await returned. Phase 2: write --records records to one hall, reopen
-the file and time reading them all back, then decoding them with msgspec.
+GroupCommitter onto the store for a fixed time; every counted append was durable when its await
+returned (SQLite: WAL, synchronous=FULL; PostgreSQL: fsync on, synchronous_commit on). Phase 2:
+write --records records to one hall, reopen the store and time reading them all back, then
+decoding them with msgspec. PostgreSQL runs in a private cluster (tests/pg_cluster.py: initdb
++ pg_ctl, fsync on) in the same folder as the SQLite files, on the same disk.
 """
 
 from __future__ import annotations
@@ -13,15 +16,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import uvloop
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pg_cluster
+
 from controller.store.group_commit import GroupCommitter
+from controller.store.postgres import PostgresStore
 from controller.store.sqlite import SqliteStore
+from tests.pg_cluster import PostgresCluster
+
+Opener = Callable[[str], Awaitable[Any]]
+"""Opens the store named ``name`` (a fresh one the first time)."""
 
 EVENTS_PER_RECORD = 2
 HALLS = 8
@@ -46,8 +59,8 @@ def make_record(hall: str, number: int) -> bytes:
     return msgspec.msgpack.encode(events)
 
 
-async def bench_group_commit(path: Path, producers: int, seconds: float) -> None:
-    store = await SqliteStore.open(path)
+async def bench_group_commit(open_store: Opener, producers: int, seconds: float) -> None:
+    store = await open_store("commit")
     latencies: list[float] = []
     try:
         async with GroupCommitter(store) as committer:
@@ -84,8 +97,8 @@ async def bench_group_commit(path: Path, producers: int, seconds: float) -> None
     )
 
 
-async def bench_read(path: Path, count: int) -> None:
-    store = await SqliteStore.open(path)
+async def bench_read(open_store: Opener, count: int) -> None:
+    store = await open_store("replay")
     began = time.perf_counter()
     try:
         batch = 10_000
@@ -96,7 +109,7 @@ async def bench_read(path: Path, count: int) -> None:
         await store.close()
     print(f"\nreplay: wrote {count:,} records in {time.perf_counter() - began:.1f} s")
 
-    store = await SqliteStore.open(path)
+    store = await open_store("replay")
     try:
         began = time.perf_counter()
         read_count = 0
@@ -129,10 +142,35 @@ async def main() -> None:
     parser.add_argument("--producers", type=int, default=64)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where to put the files")
+    parser.add_argument("--kind", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-store-") as directory:
-        await bench_group_commit(Path(directory) / "commit.db", args.producers, args.seconds)
-        await bench_read(Path(directory) / "replay.db", args.records)
+        folder = Path(directory)
+        if args.kind in ("sqlite", "both"):
+            print("=== SQLite (WAL, synchronous=FULL)")
+
+            async def open_sqlite(name: str) -> SqliteStore:
+                return await SqliteStore.open(folder / f"{name}.db")
+
+            await bench_group_commit(open_sqlite, args.producers, args.seconds)
+            await bench_read(open_sqlite, args.records)
+        if args.kind in ("postgres", "both"):
+            # beside the SQLite files' folder (same disk), where the postgres user may enter
+            cluster = PostgresCluster(fsync=True, parent=folder.parent)
+            cluster.start()
+            try:
+                dsns: dict[str, str] = {}
+                print("\n=== PostgreSQL (private cluster, fsync on, synchronous_commit on)")
+
+                async def open_postgres(name: str) -> PostgresStore:
+                    if name not in dsns:
+                        dsns[name] = await asyncio.to_thread(cluster.create_database)
+                    return await PostgresStore.open(dsns[name])
+
+                await bench_group_commit(open_postgres, args.producers, args.seconds)
+                await bench_read(open_postgres, args.records)
+            finally:
+                cluster.close()
 
 
 if __name__ == "__main__":

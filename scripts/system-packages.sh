@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages hallctl needs beyond Python, when they are missing.
 #   scripts/system-packages.sh demo   # mosquitto (the demo's private broker)
-#   scripts/system-packages.sh test   # + chromium, espeak-ng, CJK fonts (end-to-end tests)
+#   scripts/system-packages.sh test   # + chromium, espeak-ng, CJK fonts (end-to-end tests),
+#                                     #   PostgreSQL's server binaries (tests start their own)
 # Uses apt-get as root, or through sudo; does nothing when everything is there.
 set -euo pipefail
 what="${1:-test}"
@@ -15,6 +16,9 @@ if [ "$what" = "test" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
     fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+    # The PostgreSQL store's tests run initdb + pg_ctl in a temp dir (tests/pg_cluster.py).
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
+        || need+=(postgresql)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

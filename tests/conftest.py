@@ -1,3 +1,3 @@
 """Shared pytest plugins and fixtures."""
 
-pytest_plugins = ["tests.mosquitto"]
+pytest_plugins = ["tests.mosquitto", "tests.pg"]

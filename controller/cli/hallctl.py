@@ -84,6 +84,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     first = sources[0].config
     host, port = args.http or (first.http.host, first.http.port)
+    stores = {(s.config.store.kind, s.config.store.dsn.strip()) for s in sources}
+    if len(stores) > 1:
+        print(
+            "hallctl: the halls of one process share one log: their [store] kind and dsn differ "
+            f"({', '.join(sorted(f'{k} {d}'.strip() for k, d in stores))})",
+            file=sys.stderr,
+        )
+        return 2
+    dsn = first.store.dsn.strip() if first.store.kind == "postgres" else ""
+    if dsn and args.db:
+        print(
+            f'hallctl: --db names an SQLite log; {first.source} has [store] kind = "postgres"',
+            file=sys.stderr,
+        )
+        return 2
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
     from controller.daemon.device_links import mqtt_devices
     from controller.haochaping.service import Haochaping
@@ -93,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     daemon = Daemon(
         sources,
         db_path=db,
+        dsn=dsn,
         http_host=host,
         http_port=port,
         extensions=[
@@ -173,6 +189,12 @@ def _register_report(subparsers: Any) -> None:
     register_report_command(subparsers)
 
 
+def _register_db(subparsers: Any) -> None:
+    from controller.cli.db import register_db_command
+
+    register_db_command(subparsers)
+
+
 def _register_bench(subparsers: Any) -> None:
     from controller.cli.bench import register_bench_command
 
@@ -185,6 +207,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], None]] = [
     _register_report,
     _register_bench,
     _register_user,
+    _register_db,
 ]
 
 

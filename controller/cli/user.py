@@ -1,10 +1,11 @@
 """``hallctl user``: accounts from the command line (the first admin before the console exists).
 
-Writes to the same log file as the daemon, so it takes the same one-writer lock
-(``controller.daemon.ownership``) and refuses while the daemon runs (add users from the console's
-账号 page then). The password is asked twice on the terminal, or read from one
-line of stdin with ``--password-stdin`` (for scripts). Without a terminal on stdin (a script,
-``</dev/null``) and without that flag it refuses in one line, exit 2, rather than crash.
+Writes to the same log as the daemon (the SQLite file, or the PostgreSQL database of
+``[store]``), so it takes the same one-writer lock (``controller.daemon.ownership``) and
+refuses while the daemon runs (add users from the console's 账号 page then). The password
+is asked twice on the terminal, or read from one line of stdin with ``--password-stdin``
+(for scripts). Without a terminal on stdin (a script, ``</dev/null``) and without that flag
+it refuses in one line, exit 2, rather than crash.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 from typing import Any, Final
 
 from controller.auth.directory import AccessDirectory, AccessError
-from controller.auth.model import Role
-from controller.daemon.ownership import HallOwned, acquire_log_lock
+from controller.auth.model import ACCESS_STREAM, Role
+from controller.cli.db import LogTarget, log_target, open_log, owned_log
+from controller.daemon.ownership import HallOwned
 from controller.store.group_commit import GroupCommitter
-from controller.store.sqlite import SqliteStore
 
 
 def register_user_command(subparsers: Any) -> None:
@@ -40,17 +40,12 @@ def register_user_command(subparsers: Any) -> None:
 
 def _where(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--config", help="hall TOML (its [store] path names the log)")
+    group.add_argument("--config", help="hall TOML (its [store] names the log)")
     group.add_argument("--db", help="the SQLite log file")
 
 
-def _db_path(args: argparse.Namespace) -> Path:
-    if args.db:
-        return Path(args.db)
-    from controller.cli.hallctl import load_sources
-    from controller.daemon.process import resolve_db_path
-
-    return resolve_db_path(load_sources([args.config])[0])
+def _target(args: argparse.Namespace) -> LogTarget:
+    return log_target(args.config, args.db)
 
 
 NO_TERMINAL: Final = (
@@ -76,45 +71,39 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 async def add_user_main(args: argparse.Namespace, password: str) -> int:
-    db = _db_path(args)
+    target = _target(args)
     try:
-        lock = await acquire_log_lock(db)  # the daemon holds it while it runs
+        async with (
+            owned_log(target, [ACCESS_STREAM]) as store,  # the daemon's one-writer lock
+            GroupCommitter(store) as committer,
+        ):
+            directory = await AccessDirectory.open(store, committer)
+            account = await directory.add_user(
+                args.name, password, Role(args.role), display_name=args.display_name, by="cli"
+            )
+            await directory.audit(
+                actor="cli",
+                via="cli",
+                action="user_add",
+                detail=f"{account.user} as {args.role}",
+            )
+            print(f"added {account.user} ({account.role.value}) to {target.where}")
+            if args.token:
+                token_id, secret = await directory.issue_token(
+                    account.user, args.token, by="cli"
+                )
+                print(f"API token {token_id} (shown once): {secret}")
     except HallOwned as exc:
         print(f"{exc}; add accounts from the console (账号与审计) instead", file=sys.stderr)
         return 2
-    try:
-        store = await SqliteStore.open(db)
-        try:
-            async with GroupCommitter(store) as committer:
-                directory = await AccessDirectory.open(store, committer)
-                account = await directory.add_user(
-                    args.name, password, Role(args.role), display_name=args.display_name, by="cli"
-                )
-                await directory.audit(
-                    actor="cli",
-                    via="cli",
-                    action="user_add",
-                    detail=f"{account.user} as {args.role}",
-                )
-                print(f"added {account.user} ({account.role.value}) to {db}")
-                if args.token:
-                    token_id, secret = await directory.issue_token(
-                        account.user, args.token, by="cli"
-                    )
-                    print(f"API token {token_id} (shown once): {secret}")
-        finally:
-            await store.close()
     except AccessError as exc:
         print(f"user add: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
-    finally:
-        lock.release()
     return 0
 
 
 async def list_users_main(args: argparse.Namespace) -> int:
-    db = _db_path(args)
-    store = await SqliteStore.open(db)
+    store = await open_log(_target(args))
     try:
         async with GroupCommitter(store) as committer:
             directory = await AccessDirectory.open(store, committer)

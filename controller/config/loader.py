@@ -30,6 +30,7 @@ from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from controller.config.errors import ConfigError, ConfigProblem
 from controller.config.model import (
@@ -77,7 +78,8 @@ _SYNTAX_AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$")
 
 _STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400)
 _STORE_KINDS = ("sqlite", "postgres")
-_STORE_KINDS_NOT_YET = ("postgres",)  # recognised, refused by name until it is built
+_STORE_KINDS_NOT_YET: tuple[str, ...] = ()  # recognised, refused by name until it is built
+_DSN = re.compile(r"postgres(ql)?://\S+")
 _PARITIES = ("N", "E", "O", "M", "S")
 _WINDOW_KINDS = (DeviceKind.CALLER, DeviceKind.WINDOW_DISPLAY, DeviceKind.EVALUATOR)
 _SERIAL_KEYS = ("bus", "address", "protocol")
@@ -1159,6 +1161,12 @@ def _dates(t: _Table, key: str) -> tuple[date, ...]:
     return tuple(days)
 
 
+def _dsn_has_password(dsn: str) -> bool:
+    """``postgresql://user:secret@host/db`` or ``...?password=secret``."""
+    parts = urlsplit(dsn)
+    return bool(parts.password) or "password" in parse_qs(parts.query)
+
+
 def _calendar_years(t: _Table) -> tuple[int, ...]:
     """Years whose State Council holiday notice the hall typed into ``holidays`` and
     ``adjusted_workdays``: deadlines in them count as official. A notice always names holidays,
@@ -1279,8 +1287,17 @@ def _store(t: _Table) -> StoreSettings:
     if t.ok("kind") and kind in _STORE_KINDS_NOT_YET:
         # Never accept a store that is not implemented: the daemon would write somewhere else.
         t.fail("kind", f'"{kind}" is not implemented in this version; use "sqlite"')
-    elif t.ok("kind", "dsn") and store.dsn.strip():
-        t.fail("dsn", "only for a PostgreSQL store, which this version does not implement")
+    elif t.ok("kind", "dsn") and kind == "postgres" and not _DSN.fullmatch(store.dsn.strip()):
+        t.fail("dsn", 'a PostgreSQL store needs its DSN, e.g. "postgresql://hallctl@db:5432/hallctl"')
+    elif t.ok("kind", "dsn") and kind == "postgres" and _dsn_has_password(store.dsn.strip()):
+        # The configuration text is recorded in the event log: a secret must never be in it.
+        t.fail(
+            "dsn",
+            "holds a password, and the configuration is recorded in the event log: "
+            "put it in ~/.pgpass (or PGPASSFILE / PGPASSWORD) instead",
+        )
+    elif t.ok("kind", "dsn") and kind != "postgres" and store.dsn.strip():
+        t.fail("dsn", 'only for kind = "postgres"; an SQLite store is the file named by path')
     return store
 
 

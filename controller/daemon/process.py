@@ -22,16 +22,18 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.auth.model import ACCESS_STREAM
 from controller.config.model import HallConfig
 from controller.core import commands as cmd
 from controller.core.lifecycle import Rejected
 from controller.core.ports import HallUnavailable
 from controller.core.schedule import close_due
-from controller.daemon.ownership import acquire_log_lock
+from controller.daemon.ownership import acquire_log_lock, acquire_stream_locks
 from controller.daemon.runtime import HallRuntime
 from controller.daemon.store_supervisor import StoreHealth, StoreSupervisor
 from controller.http.api import add_api_routes
 from controller.store.group_commit import GroupCommitter
+from controller.store.postgres import PostgresStore
 from controller.store.sqlite import SqliteStore
 
 log = logging.getLogger("hallctl.daemon")
@@ -61,8 +63,12 @@ def resolve_db_path(source: HallSource) -> Path:
 
 @dataclass
 class Daemon:
+    """``db_path``: the SQLite log, or with ``dsn`` (a PostgreSQL store) only the name beside
+    which local files live (好差评 keys: ``<db_path>.secrets``)."""
+
     sources: list[HallSource]
     db_path: Path
+    dsn: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     extensions: list[Extension] = field(default_factory=list)
@@ -72,18 +78,31 @@ class Daemon:
     serial: dict[str, Any] = field(default_factory=dict)  # hall id -> SerialDevices
     bound_port: int | None = None
     committer: GroupCommitter | None = None
-    store: SqliteStore | None = None  # for extensions keeping their own streams (accounts)
+    store: SqliteStore | PostgresStore | None = None  # for extensions' own streams (accounts)
     health: StoreHealth = field(default_factory=StoreHealth)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        if self.dsn:
+            streams = [source.config.hall.id for source in self.sources] + [ACCESS_STREAM]
+            locks = await acquire_stream_locks(self.dsn, streams)
+            try:
+                await self._run_owned(await PostgresStore.open(self.dsn), stop, ready)
+            finally:
+                await locks.release()
+            return
         lock = await acquire_log_lock(self.db_path)
         try:
-            await self._run_owned(stop, ready)
+            await self._run_owned(await SqliteStore.open(self.db_path), stop, ready)
         finally:
             lock.release()
 
-    async def _run_owned(self, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
-        store = self.store = await SqliteStore.open(self.db_path)
+    async def _run_owned(
+        self,
+        store: SqliteStore | PostgresStore,
+        stop: asyncio.Event,
+        ready: asyncio.Event | None,
+    ) -> None:
+        self.store = store
         try:
             async with GroupCommitter(store) as committer:
                 self.committer = committer
@@ -121,7 +140,8 @@ class Daemon:
                         await runtime.aclose()
         finally:
             await store.close()
-            log.info("stopped", extra={"db": str(self.db_path)})
+            where = store.where if isinstance(store, PostgresStore) else str(self.db_path)
+            log.info("stopped", extra={"db": where})
 
     async def _start_http(self) -> web.AppRunner:
         add_api_routes(self.app, self.halls, self.health)

@@ -49,7 +49,8 @@ class CommandReply(msgspec.Struct, frozen=True):
 
 
 class StoreProblem(msgspec.Struct, frozen=True):
-    """Why the log cannot be written (``fault``: disk_full, read_only, io_error, store_error)."""
+    """Why the log cannot be written (``fault``: disk_full, read_only, io_error, store_error;
+    on PostgreSQL also unreachable, fenced)."""
 
     fault: str
     reason: str

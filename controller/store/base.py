@@ -56,6 +56,8 @@ class StoreFault(enum.Enum):
     DISK_FULL = "disk_full"
     READ_ONLY = "read_only"
     IO_ERROR = "io_error"
+    UNREACHABLE = "unreachable"
+    FENCED = "fenced"
     OTHER = "store_error"
 
     @property
@@ -68,6 +70,8 @@ _FAULT_LABELS: dict[StoreFault, str] = {
     StoreFault.DISK_FULL: "磁盘已满",
     StoreFault.READ_ONLY: "存储只读",
     StoreFault.IO_ERROR: "磁盘读写错误",
+    StoreFault.UNREACHABLE: "数据库无法连接",
+    StoreFault.FENCED: "大厅已由其他进程接管",
     StoreFault.OTHER: "存储故障",
 }
 

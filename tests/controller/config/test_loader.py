@@ -650,16 +650,28 @@ def test_evaluation_window(cfg: Data, seconds: float, ok: bool) -> None:
         assert only_problem(cfg)[0] == "evaluation.window_seconds"
 
 
-def test_a_store_kind_not_implemented_is_refused_by_name(cfg: Data) -> None:
-    """PostgreSQL was once accepted and silently replaced by SQLite: refuse it until built."""
+def test_a_postgres_store_needs_its_dsn(cfg: Data) -> None:
     cfg["store"] = {"kind": "postgres", "dsn": "postgresql://hall@db/hallctl"}
-    key, message = only_problem(cfg)
-    assert key == "store.kind" and "not implemented" in message
+    store = build_config(cfg).store
+    assert (store.kind, store.dsn) == ("postgres", "postgresql://hall@db/hallctl")
+    for dsn in ("", "   ", "db:5432", "mysql://hall@db/x"):
+        cfg["store"] = {"kind": "postgres", "dsn": dsn}
+        key, message = only_problem(cfg)
+        assert key == "store.dsn" and "needs its DSN" in message
+
+
+def test_a_dsn_without_postgres_is_refused_not_ignored(cfg: Data) -> None:
+    """A DSN on an SQLite store would be silently unused: refuse it, naming the key."""
     cfg["store"] = {"dsn": "postgresql://hall@db/hallctl"}
     key, message = only_problem(cfg)
-    assert key == "store.dsn" and "does not implement" in message
+    assert key == "store.dsn" and 'only for kind = "postgres"' in message
     cfg["store"] = {"kind": "sqlite"}
     assert build_config(cfg).store.kind == "sqlite"
+
+
+def test_an_unknown_store_kind_is_refused_by_name(cfg: Data) -> None:
+    cfg["store"] = {"kind": "mysql"}
+    assert only_problem(cfg)[0] == "store.kind"
 
 
 def test_bus_line_settings(cfg: Data) -> None:
@@ -771,3 +783,10 @@ def test_calendar_years_need_the_typed_in_notice(cfg: Data) -> None:
     cfg["evaluation"] = {"calendar_years": ["2027"]}
     key, message = only_problem(cfg)
     assert key == "evaluation.calendar_years[0]" and "expected a year" in message
+
+
+def test_a_dsn_with_a_password_is_refused_since_the_config_is_logged(cfg: Data) -> None:
+    for dsn in ("postgresql://hall:secret@db/hallctl", "postgresql://hall@db/hallctl?password=x"):
+        cfg["store"] = {"kind": "postgres", "dsn": dsn}
+        key, message = only_problem(cfg)
+        assert key == "store.dsn" and "~/.pgpass" in message and "secret" not in message

@@ -37,12 +37,13 @@ def free_port() -> int:
 
 class DaemonProcess:
     """``hallctl run`` in a child process. ``stderr``: a file for its log lines (else dropped);
-    ``module``: run another entry point with the same arguments (a test's hooked daemon)."""
+    ``module``: run another entry point with the same arguments (a test's hooked daemon);
+    ``db`` None: the log the configuration's ``[store]`` names (e.g. PostgreSQL)."""
 
     def __init__(
         self,
         config: Path,
-        db: Path,
+        db: Path | None,
         *,
         stderr: Path | None = None,
         module: str = "controller.cli.hallctl",
@@ -66,8 +67,7 @@ class DaemonProcess:
             "run",
             "--config",
             str(self.config),
-            "--db",
-            str(self.db),
+            *(("--db", str(self.db)) if self.db else ()),
             "--http",
             f"127.0.0.1:{self.port}",
             cwd=ROOT,

@@ -1,16 +1,18 @@
-"""Behaviour every EventStore must show; test modules subclass ``StoreContract``.
+"""Behaviour every EventStore must show, run against each of them by test_store_contract.py.
 
-A subclass provides an async ``store`` fixture whose store reads in chunks of ``CHUNK``.
+The ``store`` fixture there is parametrized over the stores (memory, SQLite, PostgreSQL); each
+store reads in chunks of ``CHUNK``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 import pytest
 
-from controller.store.base import Snapshot, StoredRecord, StoreError
+from controller.store.base import ClaimedKey, KeyClaim, Snapshot, StoredRecord, StoreError
 
 CHUNK = 4
 
@@ -133,3 +135,47 @@ class StoreContract:
         with pytest.raises(TypeError):
             await store.put_value("k", "text")
         assert await store.halls() == []  # values are not records
+
+    async def test_claims_are_recorded_with_their_batch(self, store: Any) -> None:
+        claim = KeyClaim(hall="h1", principal="ann", key="k1", fingerprint="f1", at_ms=1_000)
+        alone = KeyClaim(hall="h2", principal="", key="k2", fingerprint="f2", at_ms=2_000)
+        assert await store.append_many([("h1", [b"a", b"b"]), ("h2", [])], [claim, alone]) == [
+            [1, 2],
+            [],
+        ]
+        assert await store.find_claim("h1", "ann", "k1") == ClaimedKey("f1", 1, 1_000)
+        assert await store.find_claim("h2", "", "k2") == ClaimedKey("f2", 0, 2_000)
+        assert await store.find_claim("h1", "bob", "k1") is None
+        # a key past its retention may be claimed again before it is pruned: the newest wins
+        again = KeyClaim(hall="h1", principal="ann", key="k1", fingerprint="f9", at_ms=5_000)
+        assert await store.append_many([("h1", [b"c"])], [again]) == [[3]]
+        assert await store.find_claim("h1", "ann", "k1") == ClaimedKey("f9", 3, 5_000)
+        assert await store.prune_claims(3_000) == 1
+        assert await store.find_claim("h2", "", "k2") is None
+        assert await store.find_claim("h1", "ann", "k1") == ClaimedKey("f9", 3, 5_000)
+
+    async def test_claims_that_do_not_match_batches_change_nothing(self, store: Any) -> None:
+        claim = KeyClaim(hall="h1", principal="", key="k", fingerprint="f", at_ms=1)
+        with pytest.raises(ValueError):
+            await store.append_many([("h1", [b"a"]), ("h1", [b"b"])], [claim])
+        with pytest.raises(TypeError):
+            await store.append_many([("h1", [b"a"])], ["not a claim"])
+        assert await store.last_seq("h1") == 0
+        assert await store.find_claim("h1", "", "k") is None
+
+    async def test_a_large_snapshot_in_parts_comes_back_whole(self, store: Any) -> None:
+        await store.append("h1", [b"a", b"b"])
+        parts = tuple(bytes([i]) * 700_000 for i in range(4))  # several parts in any store
+        await store.save_snapshot("h1", Snapshot(seq=1, parts=parts))
+        assert await store.load_snapshot("h1") == Snapshot(seq=1, payload=b"".join(parts))
+        await store.save_snapshot("h1", Snapshot(seq=2, payload=b"small"))
+        assert await store.load_snapshot("h1") == Snapshot(seq=2, payload=b"small")
+
+    async def test_concurrent_appends_get_distinct_consecutive_seqs(self, store: Any) -> None:
+        results = await asyncio.gather(
+            *(store.append("h1", [b"%d" % i, b"%d" % i]) for i in range(20))
+        )
+        assert sorted(seq for seqs in results for seq in seqs) == list(range(1, 41))
+        assert all(seqs[1] == seqs[0] + 1 for seqs in results)
+        records = await read_all(store, "h1")
+        assert [r.seq for r in records] == list(range(1, 41))

@@ -1,19 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from controller.store.memory import MemoryStore
-from tests.controller.store.contract import CHUNK, StoreContract
-
-
-class TestMemoryStoreContract(StoreContract):
-    @pytest.fixture
-    async def store(self) -> AsyncIterator[MemoryStore]:
-        store = MemoryStore(read_chunk=CHUNK)
-        yield store
-        await store.close()
 
 
 def test_memory_store_declares_itself_not_durable() -> None:

@@ -3,22 +3,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from controller.store.base import Snapshot, StoredRecord, StoreError
 from controller.store.sqlite import SqliteStore
-from tests.controller.store.contract import CHUNK, StoreContract, read_all
-
-
-class TestSqliteStoreContract(StoreContract):
-    @pytest.fixture
-    async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
-        store = await SqliteStore.open(tmp_path / "events.db", read_chunk=CHUNK)
-        yield store
-        await store.close()
+from tests.controller.store.contract import read_all
 
 
 async def test_reopen_keeps_records_snapshots_and_numbering(tmp_path: Path) -> None:

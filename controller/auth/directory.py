@@ -31,6 +31,7 @@ from controller.auth.model import (
     PasswordChanged,
     Role,
     RoleChanged,
+    Scope,
     SessionClosed,
     SessionOpened,
     TokenIssued,
@@ -84,6 +85,7 @@ class Principal:
     role: Role
     via: str  # "session" or "token:<id>"
     csrf: str | None = None  # set for sessions: state-changing requests must echo it
+    scope: Scope | None = None  # a scoped token may do only what its scope names
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class _Token:
     user: str
     name: str
     issued_at: int
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class TokenInfo:
     user: str
     name: str
     issued_at: int
+    scope: Scope | None = None
 
 
 def digest(secret: str) -> str:
@@ -168,7 +172,7 @@ class AccessDirectory:
             self._sessions.pop(event.session_digest, None)
         elif isinstance(event, TokenIssued):
             self._tokens[event.token_digest] = _Token(
-                event.token_id, event.user, event.name, event.at
+                event.token_id, event.user, event.name, event.at, event.scope
             )
         elif isinstance(event, TokenRevoked):
             for key, token in list(self._tokens.items()):
@@ -306,8 +310,10 @@ class AccessDirectory:
 
     # -- API tokens ----------------------------------------------------------------------
 
-    async def issue_token(self, user: str, name: str, *, by: str) -> tuple[str, str]:
-        """A new API token for ``user``: (token id, secret shown once)."""
+    async def issue_token(
+        self, user: str, name: str, *, by: str, scope: Scope | None = None
+    ) -> tuple[str, str]:
+        """A new API token for ``user``: (token id, secret shown once); ``scope`` limits it."""
         self._account(user)
         token_id = secrets.token_hex(4)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -319,6 +325,7 @@ class AccessDirectory:
                 user=user,
                 name=name[:64],
                 by=by,
+                scope=scope,
             )
         )
         return token_id, secret
@@ -330,10 +337,13 @@ class AccessDirectory:
         account = self.accounts.get(found.user)
         if account is None or not account.enabled:
             return None
-        return Principal(account.user, account.role, f"token:{found.token_id}")
+        return Principal(account.user, account.role, f"token:{found.token_id}", scope=found.scope)
 
     def tokens(self) -> list[TokenInfo]:
-        return [TokenInfo(t.token_id, t.user, t.name, t.issued_at) for t in self._tokens.values()]
+        return [
+            TokenInfo(t.token_id, t.user, t.name, t.issued_at, t.scope)
+            for t in self._tokens.values()
+        ]
 
     async def revoke_token(self, token_id: str, *, by: str) -> None:
         if not any(t.token_id == token_id for t in self._tokens.values()):

@@ -34,6 +34,13 @@ class Role(enum.Enum):
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
+class Scope(enum.Enum):
+    """What a token is limited to. ``BOOKING``: the booking routes of the API and nothing else
+    (the city's 政务服务网 or app books, cancels and reschedules appointments with it)."""
+
+    BOOKING = "booking"
+
+
 class AccessEvent(msgspec.Struct, frozen=True, tag_field="e", kw_only=True):
     at: int  # epoch ms
 
@@ -79,6 +86,7 @@ class TokenIssued(AccessEvent, frozen=True, tag="token_issued"):
     user: str
     name: str
     by: str = ""
+    scope: Scope | None = None  # None: everything the user's role allows
 
 
 class TokenRevoked(AccessEvent, frozen=True, tag="token_revoked"):

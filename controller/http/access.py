@@ -9,7 +9,8 @@ One aiohttp middleware in front of every route:
 3. A state-changing request made with a session cookie must echo the session's CSRF token in
    ``X-CSRF-Token`` (403 ``bad_csrf`` otherwise); tokens are not sent by browsers on their own,
    so they need none.
-4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked.
+4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked;
+   a scoped token (``booking``) instead reaches exactly its ``SCOPE_ROUTES`` and nothing else.
 5. Every non-GET request that reached step 2 is audited as an access event after it ran:
    who, what (``request[AUDIT_ACTION]`` set by the handler, else method and route), which
    hall, the outcome's HTTP status and error code. Refusals are audited too.
@@ -26,7 +27,7 @@ import msgspec
 from aiohttp import web
 
 from controller.auth.directory import STORE_UNAVAILABLE, AccessError, Principal
-from controller.auth.model import Role
+from controller.auth.model import Role, Scope
 from controller.daemon.logs import Reminder
 from controller.http.api import error
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, PRINCIPAL
@@ -37,7 +38,15 @@ SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
-PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/")
+# /public/, /api/v1/public/: the citizens' booking page and its API (rate-limited per address).
+PUBLIC_PREFIXES: Final = (
+    "/console/",
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/hcp/",
+    "/public/",
+    "/api/v1/public/",
+)
 PUBLIC_ROUTES: Final = frozenset({("POST", "/api/v1/session"), ("GET", "/")})
 
 ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
@@ -51,6 +60,20 @@ ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
     ("GET", "/api/v1/audit"): Role.ADMIN,
     ("DELETE", "/api/v1/session"): Role.VIEWER,  # anyone may log out
+}
+
+# What a scoped token may reach: these routes and nothing else (any role may use them).
+SCOPE_ROUTES: Final[dict[Scope, frozenset[tuple[str, str]]]] = {
+    Scope.BOOKING: frozenset(
+        {
+            ("GET", "/api/v1/halls/{hall}/booking"),
+            ("GET", "/api/v1/halls/{hall}/booking/slots"),
+            ("POST", "/api/v1/halls/{hall}/bookings"),
+            ("GET", "/api/v1/halls/{hall}/bookings/{code}"),
+            ("POST", "/api/v1/halls/{hall}/bookings/{code}/cancel"),
+            ("POST", "/api/v1/halls/{hall}/bookings/{code}/reschedule"),
+        }
+    )
 }
 
 _AUDIT_REMINDER: Final = Reminder(60.0)
@@ -113,7 +136,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
             refusal = error(403, "bad_csrf", f"missing or wrong {CSRF_HEADER} header")
     role = needed_role(method, pattern)
-    if refusal is None and not principal.role.allows(role):
+    if principal.scope is not None:
+        if refusal is None and (method, pattern) not in SCOPE_ROUTES[principal.scope]:
+            refusal = error(
+                403, "forbidden", f"a {principal.scope.value} token may only use its routes"
+            )
+    elif refusal is None and not principal.role.allows(role):
         refusal = error(
             403, "forbidden", f"{principal.role.value} may not do this; needs {role.value}"
         )

@@ -14,7 +14,7 @@ from controller.auth.directory import (
     AccessError,
     Principal,
 )
-from controller.auth.model import ActionAudited, Role
+from controller.auth.model import ActionAudited, Role, Scope
 from controller.http.access import SESSION_COOKIE
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
@@ -59,6 +59,7 @@ class UserView(msgspec.Struct, frozen=True):
 class NewTokenBody(msgspec.Struct, frozen=True):
     user: str
     name: str
+    scope: Scope | None = None  # "booking": the booking routes only
 
 
 class TokenView(msgspec.Struct, frozen=True):
@@ -66,6 +67,7 @@ class TokenView(msgspec.Struct, frozen=True):
     user: str
     name: str
     issued_at: int
+    scope: Scope | None = None
 
 
 class NewTokenReply(msgspec.Struct, frozen=True):
@@ -237,7 +239,10 @@ async def set_role(request: web.Request) -> web.Response:
 
 async def list_tokens(request: web.Request) -> web.Response:
     return json_response(
-        [TokenView(t.token_id, t.user, t.name, t.issued_at) for t in _directory(request).tokens()]
+        [
+            TokenView(t.token_id, t.user, t.name, t.issued_at, t.scope)
+            for t in _directory(request).tokens()
+        ]
     )
 
 
@@ -247,10 +252,11 @@ async def issue_token(request: web.Request) -> web.Response:
         body = await read_body(request, NewTokenBody)
     except BadBody as bad:
         return bad.response
-    request[AUDIT_DETAIL] = f"{body.name} for {body.user}"
+    scoped = f" ({body.scope.value})" if body.scope is not None else ""
+    request[AUDIT_DETAIL] = f"{body.name} for {body.user}{scoped}"
     try:
         token_id, secret = await _directory(request).issue_token(
-            body.user, body.name, by=_principal(request).user
+            body.user, body.name, by=_principal(request).user, scope=body.scope
         )
     except AccessError as exc:
         return _refused(exc)

@@ -85,6 +85,11 @@ class BookingView(msgspec.Struct, frozen=True):
     qr_svg: str  # the code as a QR code (SVG): the kiosk's scanner reads it
 
 
+class Cancelled(msgspec.Struct, frozen=True):
+    code: str
+    cancelled: bool
+
+
 class SlotView(msgspec.Struct, frozen=True):
     start_ms: int
     end_ms: int
@@ -323,7 +328,7 @@ async def cancel(request: web.Request) -> web.Response:
         await runtime.submit(cmd.CancelAppointment(code=code, phone_key=phone_key))
     except (Rejected, HallUnavailable) as exc:
         return _refused(exc)
-    return json_response({"code": code, "cancelled": True})
+    return json_response(Cancelled(code=code, cancelled=True))
 
 
 async def reschedule(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,30 @@ async def test_bad_booking_input_changes_nothing(tmp_path: Path) -> None:
             async with http.get(f"{d.url}/api/v1/public/halls/nowhere/booking") as r:
                 assert r.status == 404
         assert d.runtime.state.seq == seq and d.runtime.state.bookings == {}
+
+
+async def test_the_openapi_document_describes_every_booking_route(tmp_path: Path) -> None:
+    async with booking_daemon(tmp_path / "hall.db") as d:
+        async with aiohttp.ClientSession() as http, http.get(f"{d.url}/api/v1/openapi.json") as r:
+            doc = await r.json()
+        documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+        routes = [
+            (
+                route.method,
+                re.sub(r"\{(\w+):[^}]*\}", r"{\1}", info.get("path") or info["formatter"]),
+            )
+            for route in d.daemon.app.router.routes()
+            if route.resource is not None and route.method != "HEAD"
+            for info in [route.resource.get_info()]
+            if "path" in info or "formatter" in info
+        ]
+        booking = [(m, p) for m, p in routes if "book" in p and p.startswith("/api/v1/")]
+        assert len(booking) == 12
+        assert [r for r in booking if r not in documented] == []
+        schemas = doc["components"]["schemas"]
+        assert {"book_appointment", "cancel_appointment", "reschedule_appointment"} <= {
+            s["properties"]["type"]["enum"][0]
+            for s in schemas.values()
+            if "type" in s.get("properties", {}) and "enum" in s["properties"]["type"]
+        }
+        assert doc["paths"]["/api/v1/public/halls/{hall}/bookings"]["post"]["security"] == []

@@ -37,7 +37,7 @@ class SlotPlan:
     def __init__(self, settings: Appointments, calendar: WorkCalendar, tz: ZoneInfo) -> None:
         self.settings = settings
         self._calendar = calendar
-        self._tz = tz
+        self.tz = tz
 
     def rules(self, service: str) -> SlotRules:
         rules = self.settings.rules_for(service)
@@ -46,7 +46,7 @@ class SlotPlan:
         return rules
 
     def today(self, now_ms: int) -> date:
-        return datetime.fromtimestamp(now_ms / 1000, self._tz).date()
+        return datetime.fromtimestamp(now_ms / 1000, self.tz).date()
 
     def open_days(self, service: str, now_ms: int) -> list[date]:
         """The days a citizen may choose for ``service`` (closed days left out)."""
@@ -66,8 +66,8 @@ class SlotPlan:
         length = timedelta(minutes=rules.slot_minutes)
         out: list[Slot] = []
         for first, last in rules.windows:
-            start = datetime.combine(day, first, self._tz)
-            end = datetime.combine(day, last, self._tz)
+            start = datetime.combine(day, first, self.tz)
+            end = datetime.combine(day, last, self.tz)
             while start + length <= end:
                 out.append(Slot(_ms(start), _ms(start + length), day.isoformat()))
                 start += length
@@ -80,7 +80,7 @@ class SlotPlan:
     def check(self, service: str, start_ms: int, now_ms: int) -> Slot:
         """The offered slot starting at ``start_ms``; raises ``Rejected`` (Chinese detail)."""
         rules = self.rules(service)
-        day = datetime.fromtimestamp(start_ms / 1000, self._tz).date()
+        day = datetime.fromtimestamp(start_ms / 1000, self.tz).date()
         today = self.today(now_ms)
         if day < today or day > today + timedelta(days=rules.days_ahead):
             raise Rejected(R.SLOT_NOT_OFFERED, f"只能预约今天起 {rules.days_ahead} 天内的时段")

@@ -108,7 +108,7 @@ class HallEngine:
         )
         self._follow_up_ms = evaluation.follow_up_days * DAY_MS
         self.slots = SlotPlan(config.appointments, self._calendar, tz)
-        self._early_ms = int(config.policy.appointment_early_minutes * 60_000)
+        self.early_ms = int(config.policy.appointment_early_minutes * 60_000)
         self._late_ms = int(config.policy.appointment_late_minutes * 60_000)
         self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
             cmd.IssueTicket: self._issue,
@@ -269,8 +269,8 @@ class HallEngine:
         (``appointment_early_minutes`` before to ``appointment_late_minutes`` after); too
         early is refused with the time to come back; too late follows ``late_arrival``."""
         tz = self._tz
-        if now < start - self._early_ms:
-            back = start - self._early_ms
+        if now < start - self.early_ms:
+            back = start - self.early_ms
             when = clock_text(back, tz)
             if local_day(self.config.hall, back) != local_day(self.config.hall, now):
                 when = date_text(back, tz) + " " + when

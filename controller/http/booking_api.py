@@ -83,6 +83,7 @@ class BookingView(msgspec.Struct, frozen=True):
     name: str
     phone: str
     qr_svg: str  # the code as a QR code (SVG): the kiosk's scanner reads it
+    check_in_from: str  # "HH:MM": the kiosk takes the code from then (appointment_early_minutes)
 
 
 class Cancelled(msgspec.Struct, frozen=True):
@@ -133,7 +134,14 @@ def new_code() -> str:
 def qr_svg(code: str) -> str:
     """A standalone SVG document (with its namespace: the page shows it as an image)."""
     out = io.BytesIO()
-    segno.make(code, error="m").save(out, kind="svg", xmldecl=False, nl=False, scale=6, border=2)
+    segno.make_qr(code, error="m").save(  # a full QR code: scanners often lack Micro QR
+        out,
+        kind="svg",
+        xmldecl=False,
+        nl=False,
+        border=2,
+        omitsize=True,  # a viewBox: it scales
+    )
     return out.getvalue().decode("ascii")
 
 
@@ -184,6 +192,7 @@ def _view(runtime: HallRuntime, booking_code: str, desk: BookingDesk) -> Booking
         name=mask(unseal(booking.name_sealed, key)) if booking.name_sealed else "",
         phone=mask(unseal(booking.phone_sealed, key)) if booking.phone_sealed else "",
         qr_svg=qr_svg(booking.code),
+        check_in_from=clock_text(booking.slot_start_ms - runtime.engine.early_ms, tz),
     )
 
 

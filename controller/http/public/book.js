@@ -148,6 +148,7 @@ function showDone(b) {
   $("done-service").textContent = `${b.hall_name} · ${b.service_name}`;
   $("done-when").textContent = `${dayLabel(b.date)} ${b.start}-${b.end}`;
   $("done-who").textContent = `${b.name} ${b.phone}`;
+  $("done-from").textContent = `${dayLabel(b.date)} ${b.check_in_from}`;
   window.scrollTo(0, 0);
 }
 

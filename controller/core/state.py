@@ -199,6 +199,8 @@ class Snapshot(msgspec.Struct, kw_only=True):
     ticket_days: list[str] = msgspec.field(default_factory=list)
     answers: list[ev.RequestAnswered] = msgspec.field(default_factory=list)
     bookings: list[Booking] = msgspec.field(default_factory=list)
+    # places taken per slot, checked-in ones included: (service, slot start ms, count)
+    slot_taken: list[tuple[str, int, int]] = msgspec.field(default_factory=list)
     no_shows: dict[str, list[int]] = msgspec.field(default_factory=dict)
     booking_blocks: dict[str, int] = msgspec.field(default_factory=dict)
 
@@ -629,6 +631,9 @@ class HallState:
         # Numbering is not reset here: it restarts with each service's business day
         # (``daily_reset``), so a ticket taken after the close never repeats a number of the day.
         self.appointments_used.clear()
+        held = {(b.service, b.slot_start_ms) for b in self.bookings.values()}
+        for slot in [k for k in self.slot_taken if k[1] < e.at and k not in held]:
+            del self.slot_taken[slot]  # started before the close: never bookable again
         for code in [c for c, (_, _, end) in self.appointments.items() if end < e.at]:
             del self.appointments[code]  # a booking whose slot passed unused is void
         self.last_day_closed_ms = e.at
@@ -698,10 +703,11 @@ class HallState:
         )
         self._start_booking(booking)
 
-    def _start_booking(self, booking: Booking) -> None:
+    def _start_booking(self, booking: Booking, *, take_place: bool = True) -> None:
         self.bookings[booking.code] = booking
-        slot = (booking.service, booking.slot_start_ms)
-        self.slot_taken[slot] = self.slot_taken.get(slot, 0) + 1
+        if take_place:
+            slot = (booking.service, booking.slot_start_ms)
+            self.slot_taken[slot] = self.slot_taken.get(slot, 0) + 1
         key = (booking.phone_key, booking.service, booking.day)
         self.phone_bookings.setdefault(key, []).append(booking.code)
         # the kiosk checks in by code through the same table as registered bookings
@@ -791,6 +797,7 @@ class HallState:
             ticket_days=sorted(self.ticket_days),
             answers=self.answers.to_list(),
             bookings=sorted(self.bookings.values(), key=lambda b: b.code),
+            slot_taken=sorted((s, t, n) for (s, t), n in self.slot_taken.items()),
             no_shows={k: list(v) for k, v in sorted(self.no_shows.items())},
             booking_blocks=dict(sorted(self.booking_blocks.items())),
         )
@@ -837,7 +844,8 @@ class HallState:
         for answer in snap.answers:
             state.answers.add(answer)
         for booking in snap.bookings:
-            state._start_booking(booking)
+            state._start_booking(booking, take_place=False)
+        state.slot_taken = {(s, t): n for s, t, n in snap.slot_taken}
         state.no_shows = {k: list(v) for k, v in snap.no_shows.items()}
         state.booking_blocks = dict(snap.booking_blocks)
         return state

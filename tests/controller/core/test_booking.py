@@ -274,6 +274,10 @@ def test_no_interleaving_oversells_a_slot(
     replayed = HallState(config)
     replayed.apply_all(log)
     assert replayed.fingerprint() == engine.state.fingerprint()
+    restored = HallState.from_snapshot(config, engine.state.to_snapshot())
+    assert restored.fingerprint() == engine.state.fingerprint()
+    assert restored.slot_taken == engine.state.slot_taken
+    assert restored.phone_bookings == engine.state.phone_bookings
     with contextlib.suppress(Rejected):
         engine.handle(c.CloseDay(), MONDAY_9AM + 2 * DAY)
     check_invariants(engine)
@@ -293,3 +297,30 @@ def test_cancelled_places_are_reusable_up_to_capacity_exactly() -> None:
         for n in range(3):
             engine.handle(c.CancelAppointment(code=f"R{round_}{n}"), MONDAY_8AM)
     assert ("A", MONDAY_9AM) not in engine.state.slot_taken
+
+
+def test_a_checked_in_place_stays_taken_after_a_restart_from_a_snapshot() -> None:
+    config = booking_hall(capacity=1)
+    engine = HallEngine(config)
+    engine.handle(book("K1", MONDAY_9AM, "p1"), MONDAY_8AM)
+    engine.handle(c.IssueTicket(service="A", appointment_id="K1"), MONDAY_9AM)
+    restored = HallEngine(config, HallState.from_snapshot(config, engine.state.to_snapshot()))
+    assert restored.state.slot_taken == {("A", MONDAY_9AM): 1}
+    late_booker = book("K2", MONDAY_9AM + SLOT, "p2")
+    restored.handle(late_booker, MONDAY_8AM)  # another slot: fine
+    assert refused(restored, book("K3", MONDAY_9AM, "p3"), MONDAY_8AM).reason is R.SLOT_FULL
+
+
+def test_the_close_forgets_past_slots_but_not_one_still_running() -> None:
+    late = SlotRules(
+        slot_minutes=30, capacity=2, windows=((time(9), time(9, 30)), (time(17, 15), time(17, 45)))
+    )
+    engine = HallEngine(booking_hall(rules=late))
+    engine.handle(book("K1", MONDAY_9AM, "p1"), MONDAY_8AM)
+    running = MONDAY_9AM + 495 * MINUTE  # 17:15, across the 17:30 close
+    engine.handle(book("K2", running, "p2"), MONDAY_8AM)
+    events = close_day(engine, 0)
+    assert [e.code for e in events if isinstance(e, ev.AppointmentMissed)] == ["K1"]
+    assert engine.state.slot_taken == {("A", running): 1}
+    engine.handle(c.CancelAppointment(code="K2"), MONDAY_9AM + 512 * MINUTE)
+    assert engine.state.slot_taken == {}

@@ -34,6 +34,7 @@ from controller.auth.model import (
     PasswordChanged,
     Role,
     RoleChanged,
+    Scope,
     SessionClosed,
     SessionOpened,
     TokenIssued,
@@ -97,7 +98,8 @@ class Principal:
     duties: frozenset[Duty] = frozenset()
     departments: tuple[str, ...] = ()
     staff_id: str = ""
-    scopes: tuple[str, ...] = ()  # a token's scopes (e.g. rating_source:phone)
+    scopes: tuple[str, ...] = ()  # a token's grants beyond its role (e.g. rating_source:phone)
+    scope: Scope | None = None  # a token's limit: a scoped token may do only what it names
 
     def has(self, duty: Duty) -> bool:
         return duty in self.duties
@@ -112,7 +114,11 @@ class Principal:
 
 
 def principal_of(
-    account: Account, via: str, csrf: str | None = None, scopes: tuple[str, ...] = ()
+    account: Account,
+    via: str,
+    csrf: str | None = None,
+    scopes: tuple[str, ...] = (),
+    scope: Scope | None = None,
 ) -> Principal:
     return Principal(
         account.user,
@@ -123,6 +129,7 @@ def principal_of(
         account.departments,
         account.staff_id,
         tuple(scopes),
+        scope,
     )
 
 
@@ -139,6 +146,7 @@ class _Token:
     name: str
     issued_at: int
     scopes: tuple[str, ...] = ()
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,7 @@ class TokenInfo:
     name: str
     issued_at: int
     scopes: tuple[str, ...] = ()
+    scope: Scope | None = None
 
 
 def digest(secret: str) -> str:
@@ -215,7 +224,7 @@ class AccessDirectory:
             self._sessions.pop(event.session_digest, None)
         elif isinstance(event, TokenIssued):
             self._tokens[event.token_digest] = _Token(
-                event.token_id, event.user, event.name, event.at, event.scopes
+                event.token_id, event.user, event.name, event.at, event.scopes, event.scope
             )
         elif isinstance(event, TokenRevoked):
             for key, token in list(self._tokens.items()):
@@ -382,10 +391,17 @@ class AccessDirectory:
     # -- API tokens ----------------------------------------------------------------------
 
     async def issue_token(
-        self, user: str, name: str, *, by: str, scopes: tuple[str, ...] = ()
+        self,
+        user: str,
+        name: str,
+        *,
+        by: str,
+        scopes: tuple[str, ...] = (),
+        scope: Scope | None = None,
     ) -> tuple[str, str]:
         """A new API token for ``user``: (token id, secret shown once). ``scopes``: what an
-        integration may do beyond its account's role (``rating_source:<channel>``)."""
+        integration may do beyond its account's role (``rating_source:<channel>``); ``scope``:
+        a limit (``booking``: the booking routes and nothing else)."""
         self._account(user)
         if len(scopes) > MAX_SCOPES or any(scope_channel(s) is None for s in scopes):
             raise AccessError(
@@ -402,6 +418,7 @@ class AccessDirectory:
                 name=name[:64],
                 by=by,
                 scopes=tuple(dict.fromkeys(scopes)),
+                scope=scope,
             )
         )
         return token_id, secret
@@ -413,11 +430,13 @@ class AccessDirectory:
         account = self.accounts.get(found.user)
         if account is None or not account.enabled:
             return None
-        return principal_of(account, f"token:{found.token_id}", scopes=found.scopes)
+        return principal_of(
+            account, f"token:{found.token_id}", scopes=found.scopes, scope=found.scope
+        )
 
     def tokens(self) -> list[TokenInfo]:
         return [
-            TokenInfo(t.token_id, t.user, t.name, t.issued_at, t.scopes)
+            TokenInfo(t.token_id, t.user, t.name, t.issued_at, t.scopes, t.scope)
             for t in self._tokens.values()
         ]
 

@@ -76,6 +76,13 @@ def scope_channel(scope: str) -> RatingChannel | None:
     return channel if channel in INTEGRATION_CHANNELS else None
 
 
+class Scope(enum.Enum):
+    """What a token is limited to. ``BOOKING``: the booking routes of the API and nothing else
+    (the city's 政务服务网 or app books, cancels and reschedules appointments with it)."""
+
+    BOOKING = "booking"
+
+
 class AccessEvent(msgspec.Struct, frozen=True, tag_field="e", kw_only=True):
     at: int  # epoch ms
 
@@ -133,6 +140,7 @@ class TokenIssued(AccessEvent, frozen=True, tag="token_issued"):
     name: str
     by: str = ""
     scopes: tuple[str, ...] = ()
+    scope: Scope | None = None  # a limit: None means everything the role (and scopes) allow
 
 
 class TokenRevoked(AccessEvent, frozen=True, tag="token_revoked"):

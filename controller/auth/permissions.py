@@ -39,6 +39,7 @@ class Gate(enum.Enum):
     REVIEWER = "reviewer"  # duty reviewer; neither the rated clerk nor the appeal's filer
     CONTACT_ROUTE = "contact_route"  # duty followup, through the case's contact route only
     OUTBOX = "outbox"  # the 好差评 outbox in the daemon (a destination's acknowledgement)
+    BOOKING = "booking"  # the booking routes (public page, booking-scoped token), not /commands
 
     @property
     def text(self) -> str:
@@ -57,6 +58,8 @@ _GATE_TEXT: Final = {
     Gate.REVIEWER: "duty reviewer; neither the rated clerk nor the appeal's filer",
     Gate.CONTACT_ROUTE: "duty followup, only through POST .../haochaping/contacts/{case} "
     "(and .../call); not the rated clerk",
+    Gate.BOOKING: "the booking routes only (the citizens' page, or a token with scope booking: "
+    "/api/v1/halls/{hall}/bookings), never the command API",
     Gate.OUTBOX: "the 好差评 outbox only (a destination's acknowledgement, e.g. the 12345 "
     "工单号), never the API",
 }
@@ -64,6 +67,9 @@ _GATE_TEXT: Final = {
 COMMAND_GATES: Final[dict[str, Gate]] = {
     "issue_ticket": Gate.OPERATOR,
     "register_appointment": Gate.OPERATOR,
+    "book_appointment": Gate.BOOKING,
+    "cancel_appointment": Gate.BOOKING,
+    "reschedule_appointment": Gate.BOOKING,
     "login": Gate.OPERATOR,
     "logout": Gate.OPERATOR,
     "call_next": Gate.OPERATOR,
@@ -140,7 +146,7 @@ def authorize(
     if gate is Gate.RATING_SOURCE:
         _check_rating_source(principal, command)
         return command
-    if gate in (Gate.DEVICES, Gate.QR_LINK, Gate.OUTBOX) or (
+    if gate in (Gate.DEVICES, Gate.QR_LINK, Gate.OUTBOX, Gate.BOOKING) or (
         gate is Gate.CONTACT_ROUTE and not contact_route
     ):
         raise Refused("forbidden", f"{tag}: {gate.text}")

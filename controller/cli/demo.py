@@ -113,6 +113,7 @@ async def run_demo(
     admin_password: str | None = None,
 ) -> int:
     from controller.haochaping.service import Haochaping
+    from controller.http.booking_api import booking_extension
     from controller.http.console import console_extension
     from simulator.params import SimParams
     from simulator.run import run_simulation
@@ -136,6 +137,7 @@ async def run_demo(
                 haochaping.extension(),
                 mqtt_devices(followup_url=haochaping.followup_url),
                 console_extension(demo_admin=(DEMO_ADMIN, password)),
+                booking_extension(db_path),
             ],
         )
         stop, ready, sim_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()

@@ -102,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
     from controller.daemon.device_links import mqtt_devices
     from controller.haochaping.service import Haochaping
+    from controller.http.booking_api import booking_extension
     from controller.http.console import console_extension
 
     haochaping = Haochaping(db)  # first: its keys sign the QR codes the hub prints
@@ -115,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             haochaping.extension(),
             mqtt_devices(followup_url=haochaping.followup_url),
             console_extension(),
+            booking_extension(db),
         ],
     )
     return run_async(lambda: _serve(daemon))

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Final
 
 from controller.auth.directory import AccessDirectory, AccessError
-from controller.auth.model import ACCESS_STREAM, Role
+from controller.auth.model import ACCESS_STREAM, Role, Scope
 from controller.cli.db import LogTarget, log_target, open_log, owned_log
 from controller.daemon.ownership import HallOwned
 from controller.store.group_commit import GroupCommitter
@@ -31,6 +31,11 @@ def register_user_command(subparsers: Any) -> None:
     add.add_argument("--display-name", default="")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--token", metavar="PURPOSE", help="also issue an API token; print it once")
+    add.add_argument(
+        "--token-scope",
+        choices=[s.value for s in Scope],
+        help="limit the token (booking: the booking routes only, for the city's 政务服务网)",
+    )
     _where(add)
     add.set_defaults(func=_cmd_add)
     listing = actions.add_parser("list", help="list accounts")
@@ -89,8 +94,9 @@ async def add_user_main(args: argparse.Namespace, password: str) -> int:
             )
             print(f"added {account.user} ({account.role.value}) to {target.where}")
             if args.token:
+                scope = Scope(args.token_scope) if args.token_scope else None
                 token_id, secret = await directory.issue_token(
-                    account.user, args.token, by="cli"
+                    account.user, args.token, by="cli", scope=scope
                 )
                 print(f"API token {token_id} (shown once): {secret}")
     except HallOwned as exc:

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from controller.config.errors import ConfigError, ConfigProblem
 from controller.config.model import (
     DEFAULT_REASON_TAGS,
+    Appointments,
     CallingPolicy,
     Department,
     Device,
@@ -43,6 +44,7 @@ from controller.config.model import (
     HallConfig,
     HallSettings,
     HttpSettings,
+    LateArrival,
     LeftoverPolicy,
     LinkKind,
     MqttSettings,
@@ -52,6 +54,8 @@ from controller.config.model import (
     SerialBus,
     SerialLink,
     Service,
+    ServiceBooking,
+    SlotRules,
     Staff,
     StoreSettings,
     Window,
@@ -98,6 +102,7 @@ _TOP_KEYS = (
     "mqtt",
     "http",
     "reporting",
+    "appointments",
 )
 _HALL_KEYS = ("id", "name", "timezone", "region_code", "closing_time", "leftover", "notice")
 _SERVICE_KEYS = (
@@ -155,6 +160,21 @@ _REPORTING_KEYS = (
 _STORE_KEYS = ("kind", "path", "dsn", "snapshot_every_events")
 _MQTT_KEYS = ("host", "port", "username", "password")
 _HTTP_KEYS = ("host", "port")
+_SLOT_KEYS = ("slot_minutes", "capacity", "days_ahead", "cutoff_minutes", "windows")
+_APPOINTMENT_KEYS = (
+    "enabled",
+    *_SLOT_KEYS,
+    "holidays_closed",
+    "no_show_limit",
+    "no_show_days",
+    "block_days",
+    "per_phone_per_day",
+    "public_per_ip_per_minute",
+    "late_arrival",
+    "services",
+)
+_SERVICE_BOOKING_KEYS = ("service", "enabled", *_SLOT_KEYS)
+_DAY_WINDOW = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])-([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
 _IDENT_RULE = "1 to 64 letters, digits, '-' or '_' (it appears in MQTT topics and logs)"
 _SYNTAX_HINTS = {
@@ -233,6 +253,7 @@ def build_config(
     mqtt = _mqtt(top.table("mqtt", _MQTT_KEYS))
     http = _http(top.table("http", _HTTP_KEYS))
     reporting = _reportings(top)
+    appointments = _appointments(top, [s.id for s, t in services if t.ok("id")])
     if problems:
         raise ConfigError(problems.in_file_order())
     return HallConfig(
@@ -249,6 +270,7 @@ def build_config(
         mqtt=mqtt,
         http=http,
         reporting=reporting,
+        appointments=appointments,
         source=source,
     )
 
@@ -1116,6 +1138,93 @@ def _evaluation(t: _Table) -> Evaluation:
         calendar_years=_calendar_years(t),
         disclose_staff=t.flag("disclose_staff", False),
     )
+
+
+def _appointments(top: _Table, service_ids: Sequence[str]) -> Appointments:
+    """``[appointments]`` and its ``[[appointments.services]]`` overrides (线上预约)."""
+    present = top.has("appointments")
+    t = top.table("appointments", _APPOINTMENT_KEYS)
+    defaults = Appointments()
+    rules = _slot_rules(t, defaults.rules)
+    overrides: list[ServiceBooking] = []
+    tables = t.array_of_tables("services", _SERVICE_BOOKING_KEYS)
+    for o in tables:
+        service = o.text("service", check=_identifier)
+        if o.ok("service") and service not in service_ids:
+            o.fail("service", f"no service {_show(service)}{_suggestion(service, service_ids)}")
+        overrides.append(ServiceBooking(service, o.flag("enabled", True), _slot_rules(o, rules)))
+    _report_duplicates(
+        ((b.service, o) for b, o in zip(overrides, tables, strict=True) if o.ok("service")),
+        "service",
+        lambda v, first: f"service {_show(v)} already has its rules in {first}",
+    )
+    return Appointments(
+        enabled=t.flag("enabled", present),
+        rules=rules,
+        services=tuple(overrides),
+        holidays_closed=t.flag("holidays_closed", defaults.holidays_closed),
+        no_show_limit=t.integer("no_show_limit", defaults.no_show_limit, check=_between(0, 100)),
+        no_show_days=t.integer("no_show_days", defaults.no_show_days, check=_between(1, 366)),
+        block_days=t.integer("block_days", defaults.block_days, check=_between(1, 366)),
+        per_phone_per_day=t.integer(
+            "per_phone_per_day", defaults.per_phone_per_day, check=_between(1, 20)
+        ),
+        public_per_ip_per_minute=t.integer(
+            "public_per_ip_per_minute", defaults.public_per_ip_per_minute, check=_between(1, 10000)
+        ),
+        late_arrival=t.choice("late_arrival", LateArrival, defaults.late_arrival),
+    )
+
+
+def _slot_rules(t: _Table, inherited: SlotRules) -> SlotRules:
+    """Slot length, capacity, horizon, cut-off and day windows; absent keys inherit."""
+    slot = t.integer("slot_minutes", inherited.slot_minutes, check=_between(5, 240))
+    windows = _day_windows(t, inherited.windows)
+    if t.ok("slot_minutes", "windows"):
+        for start, end in windows:
+            length = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+            if length % slot:
+                t.fail(
+                    "windows",
+                    f"{start:%H:%M}-{end:%H:%M} is not a whole number of {slot}-minute slots",
+                )
+                break
+    return SlotRules(
+        slot_minutes=slot,
+        capacity=t.integer("capacity", inherited.capacity, check=_between(1, 1000)),
+        days_ahead=t.integer("days_ahead", inherited.days_ahead, check=_between(0, 90)),
+        cutoff_minutes=t.integer(
+            "cutoff_minutes", inherited.cutoff_minutes, check=_between(0, 7 * 24 * 60)
+        ),
+        windows=windows,
+    )
+
+
+def _day_windows(
+    t: _Table, inherited: tuple[tuple[time, time], ...]
+) -> tuple[tuple[time, time], ...]:
+    """``windows = ["09:00-12:00", "13:30-17:00"]``: in order, not overlapping."""
+    if not t.has("windows"):
+        return inherited
+    items = t.array("windows")
+    if items is None:
+        return inherited
+    out: list[tuple[time, time]] = []
+    for index, item in enumerate(items):
+        match = _DAY_WINDOW.fullmatch(item) if isinstance(item, str) else None
+        if match is None:
+            t.fail_item("windows", index, f'expected "HH:MM-HH:MM", got {_show(item)}')
+            return inherited
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = time(h1, m1), time(h2, m2)
+        if end <= start or (out and start < out[-1][1]):
+            t.fail_item("windows", index, f"{_show(item)}: windows go forward without overlap")
+            return inherited
+        out.append((start, end))
+    if not out:
+        t.fail("windows", 'at least one window, e.g. ["09:00-12:00"]')
+        return inherited
+    return tuple(out)
 
 
 def _reasons(t: _Table) -> tuple[ReasonTag, ...]:

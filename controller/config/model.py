@@ -200,6 +200,64 @@ class Reporting:
         return self.id or self.adapter
 
 
+class LateArrival(enum.Enum):
+    """What a kiosk does with a booking code checked in after the slot's tolerance."""
+
+    ORDINARY = "ordinary"  # an ordinary ticket (no priority); the booking counts as used
+    REFUSE = "refuse"  # refused: take an ordinary ticket or book again
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRules:
+    """How one service's days are cut into bookable slots (线上预约)."""
+
+    slot_minutes: int = 30
+    capacity: int = 5  # bookings per slot
+    days_ahead: int = 7  # today plus this many days are bookable
+    cutoff_minutes: int = 30  # booking closes this long before the slot starts
+    # Windows of the day cut into slots (上午, 下午): (start, end), end exclusive.
+    windows: tuple[tuple[time, time], ...] = (
+        (time(9, 0), time(12, 0)),
+        (time(13, 30), time(17, 0)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBooking:
+    """``[[appointments.services]]``: a service's own rules, or ``enabled = false``."""
+
+    service: str
+    enabled: bool = True
+    rules: SlotRules = field(default_factory=SlotRules)
+
+
+@dataclass(frozen=True, slots=True)
+class Appointments:
+    """线上预约: slots, limits and the 爽约 rule (docs/appointments.md).
+
+    Off unless the hall's TOML has an ``[appointments]`` table."""
+
+    enabled: bool = False
+    rules: SlotRules = field(default_factory=SlotRules)  # every service, unless overridden
+    services: tuple[ServiceBooking, ...] = ()
+    holidays_closed: bool = True  # closed on non-working days of the official calendar (调休)
+    no_show_limit: int = 3  # this many 爽约 ...
+    no_show_days: int = 30  # ... within this many days ...
+    block_days: int = 30  # ... block online booking for this long
+    per_phone_per_day: int = 1  # active bookings per phone, service and day
+    public_per_ip_per_minute: int = 10  # bookings and changes from one address on the page
+    late_arrival: LateArrival = LateArrival.ORDINARY
+
+    def rules_for(self, service_id: str) -> SlotRules | None:
+        """The service's slot rules; None when it cannot be booked online."""
+        if not self.enabled:
+            return None
+        for override in self.services:
+            if override.service == service_id:
+                return override.rules if override.enabled else None
+        return self.rules
+
+
 @dataclass(frozen=True, slots=True)
 class HallSettings:
     id: str
@@ -250,6 +308,7 @@ class HallConfig:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     reporting: tuple[Reporting, ...] = ()  # [[reporting]] destinations (or one [reporting])
+    appointments: Appointments = field(default_factory=Appointments)
     source: str = "<memory>"
 
     def service(self, service_id: str) -> Service | None:

@@ -104,6 +104,45 @@ class RegisterAppointment(Command, frozen=True, tag="register_appointment"):
     slot_end_ms: int
 
 
+class BookingChannel(enum.Enum):
+    """Where a booking was made: the citizens' page, or the city's 政务服务网 / app (API)."""
+
+    PAGE = "page"
+    API = "api"
+
+
+class BookAppointment(Command, frozen=True, tag="book_appointment"):
+    """线上预约: take one place of an offered slot (refused ``slot_full`` when none is left).
+
+    The HTTP edge draws the random ``code`` and seals the citizen's name and phone (AES-GCM);
+    ``phone_key`` is the phone's keyed hash, for the per-phone limit and the 爽约 rule. The
+    engine never sees a clear name or number."""
+
+    code: str
+    service: str
+    slot_start_ms: int
+    phone_key: str
+    name_sealed: str = ""
+    phone_sealed: str = ""
+    channel: BookingChannel = BookingChannel.API
+
+
+class CancelAppointment(Command, frozen=True, tag="cancel_appointment"):
+    """Give the place back. ``phone_key`` set (the public page): it must be the booking's."""
+
+    code: str
+    phone_key: str | None = None
+
+
+class RescheduleAppointment(Command, frozen=True, tag="reschedule_appointment"):
+    """Move a booking to another slot of its service, atomically (the old place is freed
+    only if the new one is taken)."""
+
+    code: str
+    slot_start_ms: int
+    phone_key: str | None = None
+
+
 class Login(Command, frozen=True, tag="login"):
     window: int
     staff: str
@@ -323,6 +362,9 @@ class CloseDay(Command, frozen=True, tag="close_day"):
 AnyCommand = (
     IssueTicket
     | RegisterAppointment
+    | BookAppointment
+    | CancelAppointment
+    | RescheduleAppointment
     | Login
     | Logout
     | CallNext

@@ -15,10 +15,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.config.model import HallConfig, LeftoverPolicy, PriorityClass, Service
+from controller.config.model import (
+    HallConfig,
+    LateArrival,
+    LeftoverPolicy,
+    PriorityClass,
+    Service,
+)
 from controller.core import commands as cmd
 from controller.core import events as ev
 from controller.core import workdays
+from controller.core.booking import SlotPlan, clock_text, date_text
 from controller.core.case_numbers import generated_case_number, valid_case_number
 from controller.core.lifecycle import (
     CASE_TRANSITIONS,
@@ -42,7 +49,7 @@ from controller.core.lifecycle import (
 )
 from controller.core.policy import CallingPolicyEngine
 from controller.core.schedule import due_day, local_day
-from controller.core.state import Case, HallState, Ticket, WindowRuntime
+from controller.core.state import Booking, Case, HallState, Ticket, WindowRuntime
 from controller.core.workdays import CalendarCoverage, WorkCalendar
 
 R = RejectReason
@@ -101,9 +108,15 @@ class HallEngine:
             evaluation.holidays, evaluation.adjusted_workdays, evaluation.calendar_years
         )
         self._follow_up_ms = evaluation.follow_up_days * DAY_MS
+        self.slots = SlotPlan(config.appointments, self._calendar, tz)
+        self.early_ms = int(config.policy.appointment_early_minutes * 60_000)
+        self._late_ms = int(config.policy.appointment_late_minutes * 60_000)
         self._deciders: dict[type[Any], Callable[[Any, int], list[ev.AnyEvent]]] = {
             cmd.IssueTicket: self._issue,
             cmd.RegisterAppointment: self._register_appointment,
+            cmd.BookAppointment: self._book,
+            cmd.CancelAppointment: self._cancel_booking,
+            cmd.RescheduleAppointment: self._reschedule,
             cmd.Login: self._login,
             cmd.Logout: self._logout,
             cmd.CallNext: self._call_next,
@@ -249,9 +262,11 @@ class HallEngine:
                         f"booking {c.appointment_id} is for service {booked[0]}",
                     )
                 slot_start, slot_end = booked[1], booked[2]
+                priority = self._check_in_priority(slot_start, slot_end, now)
+            else:
+                priority = PriorityClass.APPOINTMENT
             if slot_end is not None and slot_end < slot_start:
                 raise Rejected(R.BAD_APPOINTMENT_SLOT, "an appointment needs a valid slot")
-            priority = PriorityClass.APPOINTMENT
         if c.green_channel:
             if not service.green_channel:
                 raise Rejected(R.GREEN_CHANNEL_NOT_ALLOWED, f"{service.name} has no 绿色通道")
@@ -282,6 +297,129 @@ class HallEngine:
                 slot_end_ms=slot_end if c.appointment_id is not None else None,
             )
         ]
+
+    def _check_in_priority(self, start: int, end: int, now: int) -> PriorityClass | None:
+        """A booking code at the kiosk: a priority ticket within the slot's tolerance
+        (``appointment_early_minutes`` before to ``appointment_late_minutes`` after); too
+        early is refused with the time to come back; too late follows ``late_arrival``."""
+        tz = self._tz
+        if now < start - self.early_ms:
+            back = start - self.early_ms
+            when = clock_text(back, tz)
+            if local_day(self.config.hall, back) != local_day(self.config.hall, now):
+                when = date_text(back, tz) + " " + when
+            raise Rejected(
+                R.APPOINTMENT_TOO_EARLY,
+                f"预约时段 {clock_text(start, tz)}-{clock_text(end, tz)}，请于 {when} 后签到",
+            )
+        if now <= end + self._late_ms:
+            return PriorityClass.APPOINTMENT
+        if self.config.appointments.late_arrival is LateArrival.REFUSE:
+            raise Rejected(
+                R.APPOINTMENT_TOO_LATE,
+                f"已超过预约时段 {clock_text(start, tz)}-{clock_text(end, tz)}，"
+                "请重新预约或普通取号",
+            )
+        return None  # an ordinary ticket, in arrival order
+
+    # -- online bookings -------------------------------------------------------------------
+
+    def _book(self, c: cmd.BookAppointment, now: int) -> list[ev.AnyEvent]:
+        if c.service not in self._services:
+            raise Rejected(R.UNKNOWN_SERVICE, f"no service {c.service!r}")
+        slot = self.slots.check(c.service, c.slot_start_ms, now)
+        state = self.state
+        if c.code in state.bookings or c.code in state.appointments:
+            raise Rejected(R.BOOKING_CODE_TAKEN, "预约码重复，请重试")
+        blocked = state.booking_blocks.get(c.phone_key, 0)
+        if blocked > now:
+            raise Rejected(
+                R.BOOKING_BLOCKED,
+                f"因多次预约未到（爽约），{date_text(blocked, self._tz)}前暂停线上预约",
+            )
+        settings = self.config.appointments
+        held = state.phone_bookings.get((c.phone_key, c.service, slot.day), ())
+        if len(held) >= settings.per_phone_per_day:
+            raise Rejected(
+                R.BOOKING_LIMIT_REACHED,
+                f"同一手机号每天每项业务最多预约 {settings.per_phone_per_day} 次",
+            )
+        self._check_room(c.service, slot.start_ms)
+        return [
+            ev.AppointmentBooked(
+                at=now,
+                code=c.code,
+                service=c.service,
+                slot_start_ms=slot.start_ms,
+                slot_end_ms=slot.end_ms,
+                day=slot.day,
+                phone_key=c.phone_key,
+                name_sealed=c.name_sealed,
+                phone_sealed=c.phone_sealed,
+                channel=c.channel,
+            )
+        ]
+
+    def _check_room(self, service: str, start_ms: int) -> None:
+        capacity = self.slots.rules(service).capacity
+        if self.state.slot_taken.get((service, start_ms), 0) >= capacity:
+            raise Rejected(R.SLOT_FULL, "该时段已约满，请选择其他时段")
+
+    def _own_booking(self, code: str, phone_key: str | None) -> Booking:
+        booking = self.state.bookings.get(code)
+        if booking is None or (phone_key is not None and booking.phone_key != phone_key):
+            raise Rejected(
+                R.UNKNOWN_APPOINTMENT, "没有找到这个预约（预约码或手机号不对，或已签到、已取消）"
+            )
+        return booking
+
+    def _cancel_booking(self, c: cmd.CancelAppointment, now: int) -> list[ev.AnyEvent]:
+        self._own_booking(c.code, c.phone_key)
+        return [ev.AppointmentCancelled(at=now, code=c.code)]
+
+    def _reschedule(self, c: cmd.RescheduleAppointment, now: int) -> list[ev.AnyEvent]:
+        booking = self._own_booking(c.code, c.phone_key)
+        slot = self.slots.check(booking.service, c.slot_start_ms, now)
+        if slot.start_ms == booking.slot_start_ms:
+            raise Rejected(R.SLOT_NOT_OFFERED, "新时段与原时段相同")
+        if slot.day != booking.day:
+            held = self.state.phone_bookings.get((booking.phone_key, booking.service, slot.day), ())
+            if len(held) >= self.config.appointments.per_phone_per_day:
+                raise Rejected(
+                    R.BOOKING_LIMIT_REACHED,
+                    "该手机号当天已有此项业务的预约",
+                )
+        self._check_room(booking.service, slot.start_ms)
+        return [
+            ev.AppointmentRescheduled(
+                at=now,
+                code=c.code,
+                slot_start_ms=slot.start_ms,
+                slot_end_ms=slot.end_ms,
+                day=slot.day,
+            )
+        ]
+
+    def _no_show_events(self, now: int) -> list[ev.AnyEvent]:
+        """At the close: every booking whose slot ended unused is a 爽约; a phone reaching
+        ``no_show_limit`` within ``no_show_days`` is blocked for ``block_days``."""
+        settings = self.config.appointments
+        state = self.state
+        out: list[ev.AnyEvent] = []
+        counts: dict[str, int] = {}
+        for booking in sorted(state.bookings.values(), key=lambda b: (b.slot_end_ms, b.code)):
+            if booking.slot_end_ms >= now:
+                continue
+            out.append(ev.AppointmentMissed(at=now, code=booking.code, phone_key=booking.phone_key))
+            key = booking.phone_key
+            counts[key] = counts.get(key, state.recent_no_shows(key, now)) + 1
+        if settings.no_show_limit <= 0:
+            return out
+        for key, count in sorted(counts.items()):
+            if count >= settings.no_show_limit and state.booking_blocks.get(key, 0) <= now:
+                until = now + settings.block_days * DAY_MS
+                out.append(ev.BookingBlocked(at=now, phone_key=key, until=until, no_shows=count))
+        return out
 
     def _register_appointment(self, c: cmd.RegisterAppointment, now: int) -> list[ev.AnyEvent]:
         if c.service not in self._services:
@@ -763,6 +901,7 @@ class HallEngine:
                 out.append(ev.TicketNoShow(at=now, ticket=ticket.id, window=ticket.window or 0))
                 continue
             out.append(ev.TicketExpired(at=now, ticket=ticket.id))
+        out.extend(self._no_show_events(now))
         expired = sum(1 for e in out if isinstance(e, ev.TicketExpired))
         out.append(
             ev.DayClosed(at=now, expired=expired, carried_over=carried, day=day, early=c.early)

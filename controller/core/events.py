@@ -13,6 +13,7 @@ import msgspec
 
 from controller.config.model import PriorityClass
 from controller.core.commands import (
+    BookingChannel,
     ContactPurpose,
     RaterKind,
     RatingChannel,
@@ -45,6 +46,46 @@ class AppointmentRegistered(Event, frozen=True, tag="appointment_registered"):
     service: str
     slot_start_ms: int
     slot_end_ms: int
+
+
+class AppointmentBooked(Event, frozen=True, tag="appointment_booked"):
+    """One place of a slot taken; name and phone sealed, ``phone_key`` their keyed hash."""
+
+    code: str
+    service: str
+    slot_start_ms: int
+    slot_end_ms: int
+    day: str  # the slot's local date, ISO
+    phone_key: str
+    name_sealed: str = ""
+    phone_sealed: str = ""
+    channel: BookingChannel = BookingChannel.API
+
+
+class AppointmentCancelled(Event, frozen=True, tag="appointment_cancelled"):
+    code: str
+
+
+class AppointmentRescheduled(Event, frozen=True, tag="appointment_rescheduled"):
+    code: str
+    slot_start_ms: int
+    slot_end_ms: int
+    day: str
+
+
+class AppointmentMissed(Event, frozen=True, tag="appointment_missed"):
+    """爽约: recorded at the daily close for a booking whose slot passed unused."""
+
+    code: str
+    phone_key: str
+
+
+class BookingBlocked(Event, frozen=True, tag="booking_blocked"):
+    """The 爽约 rule: this phone may not book online until ``until`` (epoch ms)."""
+
+    phone_key: str
+    until: int
+    no_shows: int
 
 
 class StaffLoggedIn(Event, frozen=True, tag="staff_logged_in"):
@@ -285,6 +326,11 @@ class RequestAnswered(Event, frozen=True, tag="request_answered"):
 AnyEvent = (
     TicketIssued
     | AppointmentRegistered
+    | AppointmentBooked
+    | AppointmentCancelled
+    | AppointmentRescheduled
+    | AppointmentMissed
+    | BookingBlocked
     | StaffLoggedIn
     | StaffLoggedOut
     | TicketCalled

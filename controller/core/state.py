@@ -162,6 +162,20 @@ class WindowRuntime(msgspec.Struct, kw_only=True):
     pause_reason: str = ""  # of the pause in force or requested
 
 
+class Booking(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """An active online booking (线上预约): not yet checked in, cancelled or missed."""
+
+    code: str
+    service: str
+    slot_start_ms: int
+    slot_end_ms: int
+    day: str
+    phone_key: str
+    name_sealed: str = ""
+    phone_sealed: str = ""
+    booked_at: int = 0
+
+
 class NumberCounter(msgspec.Struct, kw_only=True, gc=False):
     day: str
     next_seq: int
@@ -207,6 +221,11 @@ class Snapshot(msgspec.Struct, kw_only=True):
     last_closed_day: str = ""
     ticket_days: list[str] = msgspec.field(default_factory=list)
     answers: list[ev.RequestAnswered] = msgspec.field(default_factory=list)
+    bookings: list[Booking] = msgspec.field(default_factory=list)
+    # places taken per slot, checked-in ones included: (service, slot start ms, count)
+    slot_taken: list[tuple[str, int, int]] = msgspec.field(default_factory=list)
+    no_shows: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    booking_blocks: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class HallState:
@@ -232,6 +251,13 @@ class HallState:
         self.appointments_used: set[str] = set()
         # Bookings not yet checked in: code -> (service, slot start, slot end).
         self.appointments: dict[str, tuple[str, int, int]] = {}
+        # Online bookings: active ones by code; places taken per (service, slot start); the
+        # active codes per (phone key, service, day); 爽约 times and blocks per phone key.
+        self.bookings: dict[str, Booking] = {}
+        self.slot_taken: dict[tuple[str, int], int] = {}
+        self.phone_bookings: dict[tuple[str, str, str], list[str]] = {}
+        self.no_shows: dict[str, list[int]] = {}
+        self.booking_blocks: dict[str, int] = {}
         self.waiting_by_service: dict[str, int] = {s.id: 0 for s in config.services}
         self.queues = QueueIndex()
         # (deadline ms, ticket id), in deadline order because finishes arrive in time order.
@@ -260,6 +286,11 @@ class HallState:
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.TicketIssued: self._issued,
             ev.AppointmentRegistered: self._appointment,
+            ev.AppointmentBooked: self._booked,
+            ev.AppointmentCancelled: self._booking_cancelled,
+            ev.AppointmentRescheduled: self._rescheduled,
+            ev.AppointmentMissed: self._booking_missed,
+            ev.BookingBlocked: self._booking_blocked,
             ev.StaffLoggedIn: self._logged_in,
             ev.StaffLoggedOut: self._logged_out,
             ev.TicketCalled: self._called,
@@ -367,6 +398,9 @@ class HallState:
         if e.appointment_id is not None:
             self.appointments_used.add(e.appointment_id)
             self.appointments.pop(e.appointment_id, None)
+            booking = self.bookings.get(e.appointment_id)
+            if booking is not None:  # checked in: the place stays used, the booking ends
+                self._end_booking(booking, free_place=False)
         self.next_ticket_id = e.ticket + 1
         self.totals.issued += 1
         self._enqueue(ticket)
@@ -648,6 +682,9 @@ class HallState:
         # Numbering is not reset here: it restarts with each service's business day
         # (``daily_reset``), so a ticket taken after the close never repeats a number of the day.
         self.appointments_used.clear()
+        held = {(b.service, b.slot_start_ms) for b in self.bookings.values()}
+        for slot in [k for k in self.slot_taken if k[1] < e.at and k not in held]:
+            del self.slot_taken[slot]  # started before the close: never bookable again
         for code in [c for c, (_, _, end) in self.appointments.items() if end < e.at]:
             del self.appointments[code]  # a booking whose slot passed unused is void
         self.last_day_closed_ms = e.at
@@ -701,6 +738,80 @@ class HallState:
     def _appointment(self, e: ev.AppointmentRegistered) -> None:
         self.appointments[e.appointment_id] = (e.service, e.slot_start_ms, e.slot_end_ms)
 
+    # -- online bookings -------------------------------------------------------------------
+
+    def _booked(self, e: ev.AppointmentBooked) -> None:
+        booking = Booking(
+            code=e.code,
+            service=e.service,
+            slot_start_ms=e.slot_start_ms,
+            slot_end_ms=e.slot_end_ms,
+            day=e.day,
+            phone_key=e.phone_key,
+            name_sealed=e.name_sealed,
+            phone_sealed=e.phone_sealed,
+            booked_at=e.at,
+        )
+        self._start_booking(booking)
+
+    def _start_booking(self, booking: Booking, *, take_place: bool = True) -> None:
+        self.bookings[booking.code] = booking
+        if take_place:
+            slot = (booking.service, booking.slot_start_ms)
+            self.slot_taken[slot] = self.slot_taken.get(slot, 0) + 1
+        key = (booking.phone_key, booking.service, booking.day)
+        self.phone_bookings.setdefault(key, []).append(booking.code)
+        # the kiosk checks in by code through the same table as registered bookings
+        self.appointments[booking.code] = (
+            booking.service,
+            booking.slot_start_ms,
+            booking.slot_end_ms,
+        )
+
+    def _end_booking(self, booking: Booking, *, free_place: bool) -> None:
+        del self.bookings[booking.code]
+        self.appointments.pop(booking.code, None)
+        if free_place:
+            slot = (booking.service, booking.slot_start_ms)
+            left = self.slot_taken[slot] - 1
+            if left:
+                self.slot_taken[slot] = left
+            else:
+                del self.slot_taken[slot]
+        key = (booking.phone_key, booking.service, booking.day)
+        codes = self.phone_bookings[key]
+        codes.remove(booking.code)
+        if not codes:
+            del self.phone_bookings[key]
+
+    def _booking_cancelled(self, e: ev.AppointmentCancelled) -> None:
+        self._end_booking(self.bookings[e.code], free_place=True)
+
+    def _rescheduled(self, e: ev.AppointmentRescheduled) -> None:
+        old = self.bookings[e.code]
+        self._end_booking(old, free_place=True)
+        self._start_booking(
+            msgspec.structs.replace(
+                old, slot_start_ms=e.slot_start_ms, slot_end_ms=e.slot_end_ms, day=e.day
+            )
+        )
+
+    def _booking_missed(self, e: ev.AppointmentMissed) -> None:
+        booking = self.bookings[e.code]
+        self._end_booking(booking, free_place=False)  # the slot has passed anyway
+        horizon = e.at - self.config.appointments.no_show_days * 86_400_000
+        times = [t for t in self.no_shows.get(e.phone_key, ()) if t > horizon]
+        times.append(e.at)
+        self.no_shows[e.phone_key] = times
+
+    def _booking_blocked(self, e: ev.BookingBlocked) -> None:
+        self.booking_blocks[e.phone_key] = e.until
+        self.no_shows.pop(e.phone_key, None)  # the block served them; counting starts afresh
+
+    def recent_no_shows(self, phone_key: str, now: int) -> int:
+        horizon = now - self.config.appointments.no_show_days * 86_400_000
+        return sum(1 for t in self.no_shows.get(phone_key, ()) if t > horizon)
+
     def _configured(self, e: ev.HallConfigured) -> None:
         self.config_digest = e.digest
         if not self.opened_ms:
@@ -736,6 +847,10 @@ class HallState:
             last_closed_day=self.last_closed_day,
             ticket_days=sorted(self.ticket_days),
             answers=self.answers.to_list(),
+            bookings=sorted(self.bookings.values(), key=lambda b: b.code),
+            slot_taken=sorted((s, t, n) for (s, t), n in self.slot_taken.items()),
+            no_shows={k: list(v) for k, v in sorted(self.no_shows.items())},
+            booking_blocks=dict(sorted(self.booking_blocks.items())),
         )
 
     @classmethod
@@ -779,6 +894,11 @@ class HallState:
         state._refresh_case_due()
         for answer in snap.answers:
             state.answers.add(answer)
+        for booking in snap.bookings:
+            state._start_booking(booking, take_place=False)
+        state.slot_taken = {(s, t): n for s, t, n in snap.slot_taken}
+        state.no_shows = {k: list(v) for k, v in snap.no_shows.items()}
+        state.booking_blocks = dict(snap.booking_blocks)
         return state
 
     # -- comparison (replay equivalence) -----------------------------------------------------

@@ -11,7 +11,8 @@ One aiohttp middleware in front of every route:
    so they need none.
 4. The route's role (``ROUTE_ROLES``; reads default to viewer, changes to operator) is checked;
    the command API and the 好差评 case routes then check the command's own gate
-   (``controller.auth.permissions``).
+   (``controller.auth.permissions``). A token with a limit (``scope``: ``booking``) instead
+   reaches exactly its ``SCOPE_ROUTES`` and nothing else.
 5. Every non-GET request that reached step 2 is audited as an access event after it ran:
    who, what (``request[AUDIT_ACTION]`` set by the handler, else method and route), which
    hall, the outcome's HTTP status and error code. Refusals are audited too.
@@ -28,7 +29,7 @@ import msgspec
 from aiohttp import web
 
 from controller.auth.directory import STORE_UNAVAILABLE, AccessError, Principal
-from controller.auth.model import Role
+from controller.auth.model import Role, Scope
 from controller.daemon.logs import Reminder
 from controller.http.api import error
 from controller.http.context import AUDIT_ACTION, AUDIT_DETAIL, CONSOLE, PRINCIPAL
@@ -39,7 +40,8 @@ SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
-# /public/, /api/v1/public/: 评价信息公开 (counts and rates only) and other citizens' pages.
+# /public/, /api/v1/public/: 评价信息公开 (counts and rates only), the citizens' booking page
+# and its API (rate-limited per address).
 PUBLIC_PREFIXES: Final = (
     "/console/",
     "/healthz",
@@ -76,6 +78,20 @@ ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {
     ("POST", "/api/v1/halls/{hall}/haochaping/cases/{case}/{step}"): Role.VIEWER,
     ("POST", "/api/v1/halls/{hall}/haochaping/contacts/{case}"): Role.VIEWER,
     ("POST", "/api/v1/halls/{hall}/haochaping/contacts/{case}/call"): Role.VIEWER,
+}
+
+# What a scoped token may reach: these routes and nothing else (any role may use them).
+SCOPE_ROUTES: Final[dict[Scope, frozenset[tuple[str, str]]]] = {
+    Scope.BOOKING: frozenset(
+        {
+            ("GET", "/api/v1/halls/{hall}/booking"),
+            ("GET", "/api/v1/halls/{hall}/booking/slots"),
+            ("POST", "/api/v1/halls/{hall}/bookings"),
+            ("GET", "/api/v1/halls/{hall}/bookings/{code}"),
+            ("POST", "/api/v1/halls/{hall}/bookings/{code}/cancel"),
+            ("POST", "/api/v1/halls/{hall}/bookings/{code}/reschedule"),
+        }
+    )
 }
 
 _AUDIT_REMINDER: Final = Reminder(60.0)
@@ -138,7 +154,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
             refusal = error(403, "bad_csrf", f"missing or wrong {CSRF_HEADER} header")
     role = needed_role(method, pattern)
-    if refusal is None and not principal.role.allows(role):
+    if principal.scope is not None:
+        if refusal is None and (method, pattern) not in SCOPE_ROUTES[principal.scope]:
+            refusal = error(
+                403, "forbidden", f"a {principal.scope.value} token may only use its routes"
+            )
+    elif refusal is None and not principal.role.allows(role):
         refusal = error(
             403, "forbidden", f"{principal.role.value} may not do this; needs {role.value}"
         )

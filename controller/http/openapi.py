@@ -22,6 +22,15 @@ from controller.haochaping.callback import CallReply
 from controller.haochaping.privacy import Contact
 from controller.http import haochaping_api as hcp
 from controller.http.api import CommandReply, ErrorReply, Health
+from controller.http.booking_api import (
+    BookBody,
+    BookingView,
+    Cancelled,
+    ChangeBody,
+    HallBooking,
+    RescheduleBody,
+    SlotView,
+)
 from controller.http.hall_api import (
     CaseView,
     DeviceView,
@@ -110,6 +119,13 @@ _TYPES: Final[dict[str, Any]] = {
     "CaseNumber": hcp.CaseNumberBody,
     "Contact": Contact,
     "CallReply": CallReply,
+    "HallBooking": HallBooking,
+    "Slots": list[SlotView],
+    "Book": BookBody,
+    "Booking": BookingView,
+    "BookingChange": ChangeBody,
+    "Reschedule": RescheduleBody,
+    "Cancelled": Cancelled,
 }
 
 
@@ -487,7 +503,12 @@ def build_document(hall_ids: list[str]) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": {**hall_paths, **access_paths, "/healthz": HEALTHZ},
+        "paths": {
+            **hall_paths,
+            **access_paths,
+            **booking_paths(hall_param),
+            "/healthz": HEALTHZ,
+        },
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -606,6 +627,82 @@ def _haochaping_paths(hall_param: dict[str, Any]) -> dict[str, Any]:
             ),
         },
     }
+
+def booking_paths(hall_param: dict[str, Any]) -> dict[str, Any]:
+    """线上预约 (docs/appointments.md): the public page's routes (no login, per-address limit,
+    a change names the booking's phone) and the same under /api/v1/halls for a token with the
+    ``booking`` scope (changes by code alone)."""
+    code = _path("code")
+    refusals = (
+        "409: booking_closed, slot_not_offered, booking_cutoff, slot_full, "
+        "booking_limit_reached, booking_blocked, unknown_service, unknown_appointment"
+    )
+    out: dict[str, Any] = {
+        "/api/v1/public/booking/halls": {
+            "get": _op("Halls that take online bookings", "HallList", errors=(), public=True)
+        }
+    }
+    for base, public in (("/api/v1/public/halls/{hall}", True), ("/api/v1/halls/{hall}", False)):
+        who = "public page" if public else "booking token"
+        errors: tuple[int, ...] = (404, 409, 503, 429) if public else (401, 403, 404, 409, 503)
+        day = {"type": "string", "format": "date"}
+        out[f"{base}/booking"] = {
+            "parameters": [hall_param],
+            "get": _op(
+                f"Bookable services and their open days ({who})",
+                "HallBooking",
+                errors=(401, 403, 404) if not public else (404,),
+                public=public,
+            ),
+        }
+        out[f"{base}/booking/slots"] = {
+            "parameters": [hall_param],
+            "get": _op(
+                f"A day's slots with places left ({who})",
+                "Slots",
+                params=[
+                    _query("service", {"type": "string"}, "service id"),
+                    _query("date", day, "the day, YYYY-MM-DD"),
+                ],
+                errors=(400, 404) if public else (400, 401, 403, 404),
+                public=public,
+            ),
+        }
+        out[f"{base}/bookings"] = {
+            "parameters": [hall_param],
+            "post": _op(
+                f"Book a slot: the answer has the code and its QR (SVG) ({who}; {refusals})",
+                "Booking",
+                body="Book",
+                errors=errors,
+                public=public,
+            ),
+        }
+        out[f"{base}/bookings/{{code}}/cancel"] = {
+            "parameters": [hall_param, code],
+            "post": _op(
+                f"Cancel a booking: its place is free again ({who})",
+                "Cancelled",
+                body="BookingChange",
+                errors=errors,
+                public=public,
+            ),
+        }
+        out[f"{base}/bookings/{{code}}/reschedule"] = {
+            "parameters": [hall_param, code],
+            "post": _op(
+                f"Move a booking to another slot, atomically ({who})",
+                "Booking",
+                body="Reschedule",
+                errors=errors,
+                public=public,
+            ),
+        }
+    out["/api/v1/halls/{hall}/bookings/{code}"] = {
+        "parameters": [hall_param, code],
+        "get": _op("An active booking, masked (booking token)", "Booking", errors=(401, 403, 404)),
+    }
+    return out
 
 
 def _path(name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from controller.auth.directory import (
     Account,
     Principal,
 )
-from controller.auth.model import ActionAudited, Duty, Role
+from controller.auth.model import ActionAudited, Duty, Role, Scope
 from controller.http.access import SESSION_COOKIE
 from controller.http.api import error, json_response
 from controller.http.bodies import BadBody, read_body
@@ -76,6 +76,7 @@ class NewTokenBody(msgspec.Struct, frozen=True):
     user: str
     name: str
     scopes: list[str] = msgspec.field(default_factory=list)  # rating_source:<channel>
+    scope: Scope | None = None  # a limit: "booking", the booking routes only
 
 
 class TokenView(msgspec.Struct, frozen=True):
@@ -84,6 +85,7 @@ class TokenView(msgspec.Struct, frozen=True):
     name: str
     issued_at: int
     scopes: list[str] = msgspec.field(default_factory=list)
+    scope: Scope | None = None
 
 
 class NewTokenReply(msgspec.Struct, frozen=True):
@@ -297,7 +299,7 @@ async def set_duties(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     return json_response(
         [
-            TokenView(t.token_id, t.user, t.name, t.issued_at, list(t.scopes))
+            TokenView(t.token_id, t.user, t.name, t.issued_at, list(t.scopes), t.scope)
             for t in _directory(request).tokens()
         ]
     )
@@ -309,12 +311,17 @@ async def issue_token(request: web.Request) -> web.Response:
         body = await read_body(request, NewTokenBody)
     except BadBody as bad:
         return bad.response
-    request[AUDIT_DETAIL] = f"{body.name} for {body.user}" + (
+    scoped = f" ({body.scope.value})" if body.scope is not None else ""
+    request[AUDIT_DETAIL] = f"{body.name} for {body.user}{scoped}" + (
         f" scopes={','.join(body.scopes)}" if body.scopes else ""
     )
     try:
         token_id, secret = await _directory(request).issue_token(
-            body.user, body.name, by=_principal(request).user, scopes=tuple(body.scopes)
+            body.user,
+            body.name,
+            by=_principal(request).user,
+            scopes=tuple(body.scopes),
+            scope=body.scope,
         )
     except AccessError as exc:
         return _refused(exc)

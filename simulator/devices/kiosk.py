@@ -45,6 +45,7 @@ class TakeOutcome:
     number: str | None = None
     code: str | None = None
     ticket: PrintedTicket | None = None
+    text: str = ""  # the controller's words with a refusal (shown on the kiosk's screen)
 
 
 class SimKiosk(SimDevice):
@@ -155,7 +156,9 @@ class SimKiosk(SimDevice):
         if reply is None:
             return self._outcome(TakeOutcome(TakeResult.UNANSWERED, service))
         if not reply.ok or reply.number is None:
-            return self._outcome(TakeOutcome(TakeResult.REFUSED, service, code=reply.code))
+            return self._outcome(
+                TakeOutcome(TakeResult.REFUSED, service, code=reply.code, text=reply.text)
+            )
         number = reply.number
         for ticket in reversed(self.printed):  # the print may have come with the reply
             if ticket.number == number:

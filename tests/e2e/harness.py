@@ -18,7 +18,7 @@ from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
 from controller.config.model import HallConfig, MqttSettings
 from controller.daemon.device_links import mqtt_devices
-from controller.daemon.process import Daemon, HallSource
+from controller.daemon.process import Daemon, Extension, HallSource
 from controller.http.console import console_extension
 from simulator.devices.fleet import Fleet, build_fleet
 
@@ -50,12 +50,18 @@ class RunningDaemon:
         await asyncio.wait_for(self.task, 10)
 
 
-async def start_daemon(config: HallConfig, text: str, db: Path, port: int = 0) -> RunningDaemon:
+async def start_daemon(
+    config: HallConfig, text: str, db: Path, port: int = 0, extra: tuple[Extension, ...] = ()
+) -> RunningDaemon:
     daemon = Daemon(
         [HallSource(config, text)],
         db_path=db,
         http_port=port,
-        extensions=[mqtt_devices(), console_extension(demo_admin=ADMIN, hasher=fast_hasher())],
+        extensions=[
+            mqtt_devices(),
+            console_extension(demo_admin=ADMIN, hasher=fast_hasher()),
+            *extra,
+        ],
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(daemon.run(stop, ready))

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from controller.auth.directory import AccessDirectory, AccessError, csrf_for
-from controller.auth.model import ACCESS_STREAM, Role
+from controller.auth.model import ACCESS_STREAM, Role, Scope
 from controller.auth.passwords import fast_hasher
 from controller.store.group_commit import GroupCommitter
 from controller.store.memory import MemoryStore
@@ -109,3 +109,15 @@ async def test_sessions_expire(env) -> None:
     session_id, _ = await directory.login("zhao", "long-enough-1")
     now[0] += 8 * 24 * 3600 * 1000
     assert directory.session(session_id) is None
+
+
+async def test_a_token_s_scope_survives_a_reopen(env) -> None:
+    directory = await open_directory(env)
+    await directory.add_user("city", "long-password-1", Role.VIEWER)
+    _, scoped = await directory.issue_token("city", "政务服务网", by="admin", scope=Scope.BOOKING)
+    _, plain = await directory.issue_token("city", "screen", by="admin")
+    reopened = await open_directory(env)
+    scoped_principal, plain_principal = reopened.token(scoped), reopened.token(plain)
+    assert scoped_principal is not None and scoped_principal.scope is Scope.BOOKING
+    assert plain_principal is not None and plain_principal.scope is None
+    assert {t.scope for t in reopened.tokens()} == {Scope.BOOKING, None}

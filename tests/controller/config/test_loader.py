@@ -765,6 +765,7 @@ def test_reference_documents_every_key() -> None:
         "[mqtt]": loader._MQTT_KEYS,
         "[http]": loader._HTTP_KEYS,
         "[reporting]": loader._REPORTING_KEYS,
+        "[appointments]": loader._APPOINTMENT_KEYS,
     }
     assert {heading.strip("[]") for heading in sections} == set(loader._TOP_KEYS)
     parts = doc.split("\n### ")
@@ -790,3 +791,43 @@ def test_a_dsn_with_a_password_is_refused_since_the_config_is_logged(cfg: Data) 
         cfg["store"] = {"kind": "postgres", "dsn": dsn}
         key, message = only_problem(cfg)
         assert key == "store.dsn" and "~/.pgpass" in message and "secret" not in message
+
+
+def test_appointments_are_off_without_their_table(cfg: Data) -> None:
+    assert build_config(cfg).appointments.rules_for(cfg["services"][0]["id"]) is None
+
+
+def test_appointments_with_a_per_service_override(cfg: Data) -> None:
+    first, second = cfg["services"][0]["id"], cfg["services"][1]["id"]
+    cfg["appointments"] = {
+        "capacity": 4,
+        "windows": ["08:30-12:00"],
+        "services": [{"service": first, "slot_minutes": 15, "capacity": 2}],
+    }
+    settings = build_config(cfg).appointments
+    own, shared = settings.rules_for(first), settings.rules_for(second)
+    assert own is not None and shared is not None
+    assert (own.slot_minutes, own.capacity, own.windows) == (15, 2, shared.windows)
+    assert (shared.slot_minutes, shared.capacity) == (30, 4)
+    cfg["appointments"]["services"][0]["enabled"] = False
+    assert build_config(cfg).appointments.rules_for(first) is None
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "message"),
+    [
+        ({"capacity": 0}, "appointments.capacity", "between 1 and 1000"),
+        ({"windows": ["9-12"]}, "appointments.windows[0]", '"HH:MM-HH:MM"'),
+        ({"windows": ["13:00-17:00", "09:00-12:00"]}, "appointments.windows[1]", "overlap"),
+        ({"windows": ["09:00-11:50"]}, "appointments.windows", "whole number of 30-minute"),
+        ({"services": [{"service": "nope"}]}, "appointments.services[0].service", "no service"),
+        ({"late_arrival": "later"}, "appointments.late_arrival", "ordinary"),
+        ({"capasity": 3}, "appointments.capasity", "did you mean 'capacity'"),
+    ],
+)
+def test_bad_appointment_settings_are_named(
+    cfg: Data, table: dict[str, Any], key: str, message: str
+) -> None:
+    cfg["appointments"] = table
+    found_key, found = only_problem(cfg)
+    assert found_key == key and message in found

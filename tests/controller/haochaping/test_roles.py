@@ -363,6 +363,23 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
     ({"type": "unseal_contact", "case": 0, "by": "x"}, "followup", "forbidden"),
     ({"type": "miss_evaluation", "ticket": 0}, "admin", "forbidden"),
     (
+        {
+            "type": "book_appointment",
+            "code": "ABCDEFGH",
+            "service": "A",
+            "slot_start_ms": 0,
+            "phone_key": "k",
+        },
+        "admin",
+        "forbidden",
+    ),
+    ({"type": "cancel_appointment", "code": "ABCDEFGH"}, "admin", "forbidden"),
+    (
+        {"type": "reschedule_appointment", "code": "ABCDEFGH", "slot_start_ms": 0},
+        "admin",
+        "forbidden",
+    ),
+    (
         {"type": "record_hand_over", "case": 0, "to": "hotline", "reference": "GD1"},
         "admin",
         "forbidden",

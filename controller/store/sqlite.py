@@ -69,8 +69,19 @@ _PARTS_TABLE: Final = """CREATE TABLE IF NOT EXISTS snapshot_parts (
 ) WITHOUT ROWID"""
 SNAPSHOT_PART_BYTES: Final = 1 << 17
 """A large snapshot is written in parts of this size, one transaction each, so appends queued
-behind it wait for one part (about a millisecond), not for the whole snapshot (a second); the
-writer pauses as long as each part took (benchmarks/bench_snapshot_stall.py)."""
+behind it wait for one part (about a millisecond), not for the whole snapshot (a second)."""
+SNAPSHOT_CHECKPOINT_PARTS: Final = 4
+"""While parts are written SQLite's automatic checkpoint is off (it would copy 4 MB of WAL into
+the file and fsync it inside whichever commit crossed the mark, an append as often as not: the
+20-140 ms stalls measured); the writer checkpoints itself after this many parts instead, as one
+more short step appends can pass between."""
+SNAPSHOT_DROP_PARTS: Final = 4
+"""Parts of the replaced snapshot dropped per transaction, after the new one is current
+(dropping 95 MB in the final commit stalled appends for 0.8 s)."""
+SNAPSHOT_YIELD: Final = 2.0
+"""After each step the writer waits this many times as long as the step took: appends get
+most of the store's thread (benchmarks/bench_snapshot_stall.py)."""
+_AUTO_CHECKPOINT_PAGES: Final = 1000  # SQLite's default
 
 _KV_TABLE: Final = """CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY NOT NULL,
@@ -226,26 +237,43 @@ class SqliteStore:
         transaction in the store's thread, then made current by one small transaction (its
         ``snapshots`` row with an empty payload); appends run between the parts. A crash
         midway leaves the previous snapshot current and the written parts unused (removed by
-        the next save)."""
+        the next save). Parts no longer used are then dropped, a few per transaction."""
         pieces = snapshot.pieces()
         check_append(hall_id, pieces)
         if sum(map(len, pieces)) <= SNAPSHOT_PART_BYTES:
             whole = Snapshot(seq=snapshot.seq, payload=b"".join(pieces))
             await self._call(self._save_snapshot_sync, hall_id, whole)
+            await self._drop_old_parts(hall_id)
             return
         if not await self._call(self._start_parts_sync, hall_id, snapshot.seq):
             return
-        part = 0
-        for piece in pieces:
-            view = memoryview(piece)
-            for start in range(0, len(piece), SNAPSHOT_PART_BYTES):
-                chunk = bytes(view[start : start + SNAPSHOT_PART_BYTES])
-                began = time.perf_counter()
-                await self._call(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
-                part += 1
-                # At most half the store's time: appends arriving now go before the next part.
-                await asyncio.sleep(time.perf_counter() - began)
-        await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
+        try:
+            part = 0
+            for piece in pieces:
+                view = memoryview(piece)
+                for start in range(0, len(piece), SNAPSHOT_PART_BYTES):
+                    chunk = bytes(view[start : start + SNAPSHOT_PART_BYTES])
+                    await self._step(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
+                    part += 1
+                    if part % SNAPSHOT_CHECKPOINT_PARTS == 0:
+                        await self._step(self._checkpoint_sync)
+            await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
+        finally:
+            with contextlib.suppress(StoreError):
+                await self._call(self._auto_checkpoint_sync, _AUTO_CHECKPOINT_PAGES)
+        await self._drop_old_parts(hall_id)
+
+    async def _drop_old_parts(self, hall_id: str) -> None:
+        while await self._step(self._drop_old_parts_sync, hall_id):
+            pass
+
+    async def _step(self, function: Callable[..., _T], *args: object) -> _T:
+        """One short step of a snapshot's writing, then a pause: appends arriving meanwhile
+        run before the next step."""
+        began = time.perf_counter()
+        result = await self._call(function, *args)
+        await asyncio.sleep((time.perf_counter() - began) * SNAPSHOT_YIELD)
+        return result
 
     async def load_snapshot(self, hall_id: str) -> Snapshot | None:
         """The hall's newest snapshot, if any."""
@@ -369,6 +397,47 @@ class SqliteStore:
         if row is not None and row[0] >= seq:
             return False
         self._conn.execute("DELETE FROM snapshot_parts WHERE hall = ? AND seq = ?", (hall_id, seq))
+        self._auto_checkpoint_sync(0)
+        return True
+
+    def _auto_checkpoint_sync(self, pages: int) -> None:
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+    def _checkpoint_sync(self) -> None:
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _drop_old_parts_sync(self, hall_id: str) -> bool:
+        """Drop a few parts the current snapshot does not use (the replaced one's, a crashed
+        attempt's); whether there were any."""
+        current = self._conn.execute(
+            "SELECT seq FROM snapshots WHERE hall = ? AND payload = x''", (hall_id,)
+        ).fetchone()
+        keep = -1 if current is None else current[0]  # a whole snapshot uses no parts
+        # Two range seeks, not ``seq != ?``: that visits every row, and visiting a row of this
+        # table reads its whole payload (85 ms for 725 parts of 128 KiB, measured).
+        doomed = [
+            *self._conn.execute(
+                "SELECT seq, part FROM snapshot_parts WHERE hall = ? AND seq < ? LIMIT ?",
+                (hall_id, keep, SNAPSHOT_DROP_PARTS),
+            ),
+            *self._conn.execute(
+                "SELECT seq, part FROM snapshot_parts WHERE hall = ? AND seq > ? LIMIT ?",
+                (hall_id, keep, SNAPSHOT_DROP_PARTS),
+            ),
+        ]
+        if not doomed:
+            return False
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "DELETE FROM snapshot_parts WHERE hall = ? AND seq = ? AND part = ?",
+                [(hall_id, s, p) for s, p in doomed],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
         return True
 
     def _save_part_sync(self, hall_id: str, seq: int, part: int, payload: bytes) -> None:
@@ -387,22 +456,10 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous = FULL")
 
     def _save_snapshot_sync(self, hall_id: str, snapshot: Snapshot) -> None:
-        """The ``snapshots`` row (empty payload: the snapshot is in ``snapshot_parts``), then
-        the parts no current snapshot uses are dropped."""
+        """The ``snapshots`` row (an empty payload: the snapshot is in ``snapshot_parts``). The
+        parts it replaces are dropped afterwards, a few per transaction."""
         self._check_snapshot_seq_sync(hall_id, snapshot.seq)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
-            conn.execute(
-                "DELETE FROM snapshot_parts WHERE hall = ? AND seq IS NOT "
-                "(SELECT seq FROM snapshots WHERE hall = ? AND payload = x'')",
-                (hall_id, hall_id),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback_quietly(conn)
-            raise
+        self._conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
 
     def _get_value_sync(self, key: str) -> bytes | None:
         row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -113,6 +115,44 @@ async def test_a_large_snapshot_is_stored_in_parts_and_appends_pass_between(
         await store.save_snapshot("demo", Snapshot(seq=1, parts=parts))
         await store.save_snapshot("demo", Snapshot(seq=3, payload=b"\x01"))
         assert await store.load_snapshot("demo") == Snapshot(seq=3, payload=b"\x01")
+    finally:
+        await store.close()
+
+
+def part_seqs(db: Path) -> dict[int, int]:
+    """Parts on disk per snapshot seq, read by a second connection (keys only)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT seq, part FROM snapshot_parts WHERE hall = 'demo'").fetchall()
+    return dict(Counter(seq for seq, _ in rows))
+
+
+async def test_a_new_snapshot_drops_the_parts_it_replaces_after_it_is_current(
+    tmp_path: Path,
+) -> None:
+    engine = busy_engine()
+    parts = await SnapshotWriter(engine.state, seq=1).encode()
+    payload = b"".join(parts)
+    count = sum(-(-len(piece) // SNAPSHOT_PART_BYTES) for piece in parts)  # each piece split
+    db = tmp_path / "log.db"
+    store = await SqliteStore.open(db)
+    try:
+        await store.append("demo", [b"\x90"] * 6)
+        await store.save_snapshot("demo", Snapshot(seq=2, parts=parts))
+        assert part_seqs(db) == {2: count}
+        with contextlib.closing(sqlite3.connect(db)) as other:  # a save at 5 that crashed
+            other.execute("INSERT INTO snapshot_parts VALUES ('demo', 5, 0, x'00')")
+            other.commit()
+
+        await store.save_snapshot("demo", Snapshot(seq=4, parts=parts))
+        assert part_seqs(db) == {4: count}, "the replaced and the crashed parts are gone"
+        assert await store.load_snapshot("demo") == Snapshot(seq=4, payload=payload)
+        autocheckpoint = await store._call(
+            lambda: store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert autocheckpoint == 1000, "SQLite's automatic checkpoint is back on"
+
+        await store.save_snapshot("demo", Snapshot(seq=6, payload=b"\x01"))
+        assert part_seqs(db) == {}, "a whole snapshot uses no parts"
     finally:
         await store.close()
 

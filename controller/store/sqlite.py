@@ -70,11 +70,12 @@ _PARTS_TABLE: Final = """CREATE TABLE IF NOT EXISTS snapshot_parts (
 SNAPSHOT_PART_BYTES: Final = 1 << 17
 """A large snapshot is written in parts of this size, one transaction each, so appends queued
 behind it wait for one part (about a millisecond), not for the whole snapshot (a second)."""
-SNAPSHOT_CHECKPOINT_PARTS: Final = 4
-"""While parts are written SQLite's automatic checkpoint is off (it would copy 4 MB of WAL into
-the file and fsync it inside whichever commit crossed the mark, an append as often as not: the
-20-140 ms stalls measured); the writer checkpoints itself after this many parts instead, as one
-more short step appends can pass between."""
+SNAPSHOT_CHECKPOINT_PARTS: Final = 32
+"""While parts are written SQLite's automatic checkpoint is off: it would copy 4 MB of WAL into
+the file and fsync it inside whichever commit crossed the mark, on the store's thread (the
+20-140 ms stalls measured; checkpoints of 0.5 MB still took 8 ms each, mostly the fsync). The
+writer checkpoints every this many parts (4 MB) instead, on a connection of its own in another
+thread: in WAL mode a checkpoint does not block appends, so they never wait for one."""
 SNAPSHOT_DROP_PARTS: Final = 4
 """Parts of the replaced snapshot dropped per transaction, after the new one is current
 (dropping 95 MB in the final commit stalled appends for 0.8 s)."""
@@ -256,7 +257,7 @@ class SqliteStore:
                     await self._step(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
                     part += 1
                     if part % SNAPSHOT_CHECKPOINT_PARTS == 0:
-                        await self._step(self._checkpoint_sync)
+                        await asyncio.to_thread(_checkpoint, self.path)
             await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
         finally:
             with contextlib.suppress(StoreError):
@@ -403,9 +404,6 @@ class SqliteStore:
     def _auto_checkpoint_sync(self, pages: int) -> None:
         self._conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
-    def _checkpoint_sync(self) -> None:
-        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
     def _drop_old_parts_sync(self, hall_id: str) -> bool:
         """Drop a few parts the current snapshot does not use (the replaced one's, a crashed
         attempt's); whether there were any."""
@@ -514,6 +512,17 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
     except BaseException:
         conn.close()
         raise
+
+
+def _checkpoint(path: Path) -> None:
+    """Copy the WAL into the file from a connection of this thread's own (PASSIVE: appends on
+    the store's connection go on meanwhile)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: checkpoint failed: {exc}", fault=sqlite_fault(exc)) from exc
 
 
 def _check_or_create_schema(conn: sqlite3.Connection, path: Path) -> None:

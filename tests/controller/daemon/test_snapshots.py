@@ -22,6 +22,7 @@ from controller.core.lifecycle import Rejected
 from controller.core.state import HallState
 from controller.daemon.runtime import HallRuntime, load_state
 from controller.daemon.snapshots import SLICE, SnapshotWriter, decode_snapshot
+from controller.store import sqlite as sqlite_store
 from controller.store.base import Snapshot
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SNAPSHOT_PART_BYTES, SqliteStore
@@ -153,6 +154,26 @@ async def test_a_new_snapshot_drops_the_parts_it_replaces_after_it_is_current(
 
         await store.save_snapshot("demo", Snapshot(seq=6, payload=b"\x01"))
         assert part_seqs(db) == {}, "a whole snapshot uses no parts"
+    finally:
+        await store.close()
+
+
+async def test_the_wal_is_checkpointed_while_a_large_snapshot_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "SNAPSHOT_CHECKPOINT_PARTS", 4)
+    engine = busy_engine()
+    parts = await SnapshotWriter(engine.state, seq=1).encode()
+    size = sum(map(len, parts))
+    db = tmp_path / "log.db"
+    store = await SqliteStore.open(db)
+    try:
+        await store.append("demo", [b"\x90"] * 3)
+        await store.save_snapshot("demo", Snapshot(seq=2, parts=parts))
+        wal = db.with_name(db.name + "-wal").stat().st_size
+        # Reused from its start after each checkpoint: it holds about 4 parts, not them all.
+        assert wal < size / 2, (wal, size)
+        assert await store.load_snapshot("demo") == Snapshot(seq=2, payload=b"".join(parts))
     finally:
         await store.close()
 

@@ -318,9 +318,16 @@ class SqliteStore:
                 f"{self.path}: seq conflict ({exc}); is another process writing this log?"
             ) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}", fault=sqlite_fault(exc)) from exc
+            raise StoreError(f"{self.path}: {exc}", fault=self._fault(sqlite_fault(exc))) from exc
         except OSError as exc:
-            raise StoreError(f"{self.path}: {exc}", fault=fault_of(exc)) from exc
+            raise StoreError(f"{self.path}: {exc}", fault=self._fault(fault_of(exc))) from exc
+
+    def _fault(self, fault: StoreFault) -> StoreFault:
+        """SQLite reports a write refused with EROFS as a plain I/O error; a file system that
+        turned read-only under the daemon (ext4 ``errors=remount-ro``) is named as such."""
+        if fault is StoreFault.IO_ERROR and _read_only_fs(self.path):
+            return StoreFault.READ_ONLY
+        return fault
 
     # --- worker-thread side -------------------------------------------------------------
 

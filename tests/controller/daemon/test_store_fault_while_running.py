@@ -5,8 +5,9 @@ While it runs, every write and fsync of its files fails: ``strace`` attached to 
 injects the error into its ``pwrite64``/``fsync``/``fdatasync`` calls (the kernel refuses to
 remount a file system read-only while the log is open for writing: ``mount: ... busy``; a disk
 that goes read-only under a process, as ext4 ``errors=remount-ro`` does, fails its writes like
-this). Everything must say so (503 with the reason, a refusal beep), nothing may trace back,
-and once strace lets go the hall resumes by itself.
+this; one case also mounts a read-only file system over the log's folder, so the daemon sees
+the folder read-only as it would then). Everything must say so (503 with the reason, a refusal
+beep), nothing may trace back, and once the fault is lifted the hall resumes by itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import errno
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,31 @@ async def inject(pid: int, error: str) -> asyncio.subprocess.Process:
     )
 
 
-@pytest.mark.parametrize("error", ["EIO", "EROFS"])
+def mount_read_only_over(folder: Path) -> None:
+    """A read-only file system where the log's folder was (new look-ups see it read-only)."""
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+
+
+def unmount(folder: Path, *, lazy: bool = False) -> None:
+    subprocess.run(["umount", *(["-l"] if lazy else []), str(folder)], check=not lazy)
+
+
+@pytest.mark.parametrize(
+    ("error", "read_only_mount", "fault"),
+    [("EIO", False, "io_error"), ("EROFS", False, "io_error"), ("EROFS", True, "read_only")],
+    ids=["io-error", "erofs", "read-only-fs"],
+)
 async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by_itself(
-    mosquitto: MosquittoProcess, tmp_path: Path, error: str
+    mosquitto: MosquittoProcess, tmp_path: Path, error: str, read_only_mount: bool, fault: str
 ) -> None:
+    """``read_only_mount``: the folder also turns read-only (as after ext4 remounts itself
+    read-only): the fault is named ``read_only``; otherwise SQLite says only I/O error."""
     assert hasattr(errno, error)
     host, port = mosquitto
     keypad, strip = SimKeypad(3), SimLedStrip(13)
@@ -71,7 +94,9 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
         config_path = tmp_path / "hall.toml"
         text = EXAMPLE.read_text(encoding="utf-8").replace('"/dev/ttyUSB0"', f'"{bus.path}"')
         config_path.write_text(text + f'\n[mqtt]\nhost = "{host}"\nport = {port}\n')
-        db = tmp_path / "hall.db"
+        store_dir = tmp_path / "store"
+        store_dir.mkdir()
+        db = store_dir / "hall.db"
         add_operator(db)
         hall = load_config(config_path).hall.id
         log_file = tmp_path / "daemon.log"
@@ -79,6 +104,7 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
         await daemon.start()
         assert daemon.proc is not None
         strace: asyncio.subprocess.Process | None = None
+        mounted = False
         try:
             async with (
                 aiohttp.ClientSession(headers=auth(db)) as http,
@@ -111,6 +137,9 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
 
                 await until(keypad_polled, 15, "the daemon polls the RS-485 keypad")
 
+                if read_only_mount:
+                    mount_read_only_over(store_dir)
+                    mounted = True
                 strace = await inject(daemon.proc.pid, error)
                 refused: dict[str, Any] = {}
 
@@ -126,7 +155,7 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
                 assert refused["code"] == "hall_unavailable", refused
                 status, body = await health()
                 assert status == 503 and body["ok"] is False, body
-                assert body["store"]["fault"] == "io_error", body  # SQLite: SQLITE_IOERR_WRITE
+                assert body["store"]["fault"] == fault, body
                 assert (await command({"type": "issue_ticket", "service": "C"}))[0] == 503
 
                 async with browser.delete(
@@ -144,6 +173,9 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
 
                 await until(beeped, 10, "a refusal beep for the keypad's press")
 
+                if mounted:
+                    unmount(store_dir)
+                    mounted = False
                 strace.terminate()  # detaches: the writes go through again
                 await asyncio.wait_for(strace.wait(), 10)
                 freed = time.monotonic()
@@ -167,6 +199,8 @@ async def test_a_store_failing_while_running_is_reported_and_the_hall_resumes_by
                 ) as response:
                     assert response.status == 200, await response.text()
         finally:
+            if mounted:
+                unmount(store_dir, lazy=True)
             if strace is not None and strace.returncode is None:
                 strace.terminate()
                 await strace.wait()

@@ -259,14 +259,20 @@ class SqliteStore:
                     if part % SNAPSHOT_CHECKPOINT_PARTS == 0:
                         await asyncio.to_thread(_checkpoint, self.path)
             await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
+            await self._drop_old_parts(hall_id)
+            # The WAL's tail too, before SQLite's own checkpoints resume: the first append
+            # after would otherwise copy up to 4 MB inside its commit (a 62 ms stall, measured).
+            await asyncio.to_thread(_checkpoint, self.path)
         finally:
             with contextlib.suppress(StoreError):
                 await self._call(self._auto_checkpoint_sync, _AUTO_CHECKPOINT_PAGES)
-        await self._drop_old_parts(hall_id)
 
     async def _drop_old_parts(self, hall_id: str) -> None:
+        steps = 0
         while await self._step(self._drop_old_parts_sync, hall_id):
-            pass
+            steps += 1
+            if steps % SNAPSHOT_CHECKPOINT_PARTS == 0:
+                await asyncio.to_thread(_checkpoint, self.path)
 
     async def _step(self, function: Callable[..., _T], *args: object) -> _T:
         """One short step of a snapshot's writing, then a pause: appends arriving meanwhile

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from array import array
 from typing import Final
 
 import msgspec
@@ -51,21 +52,25 @@ class SnapshotWriter:
         self._state = state
         head = msgspec.structs.replace(state.to_snapshot(tickets=[]), seq=seq)
         self._head = SNAPSHOT_ENCODER.encode(head)
-        self._tickets = list(state.tickets.values())  # id order (issue order, kept by folds)
+        # The ids at the cut, in id order (issue order, kept by folds); the tickets are looked
+        # up as they are encoded (only a daily close removes tickets, and it finishes the
+        # encoding first). An array, not a list of the tickets: the cyclic GC walks a young
+        # list of 250,000 at each collection until it is promoted (13-37 ms each, measured).
+        self._ids = array("q", state.tickets.keys())
         self._next = 0  # index of the first ticket not encoded yet
-        self._done_below = self._tickets[0].id if self._tickets else 0
-        self._last_id = self._tickets[-1].id if self._tickets else 0
+        self._done_below = self._ids[0] if self._ids else 0
+        self._last_id = self._ids[-1] if self._ids else 0
         self._early: dict[int, msgspec.Raw] = {}
         self._pieces: list[bytes] = []
 
     def preserve(self, events: list[ev.AnyEvent]) -> None:
         """Keep, as at the cut, what ``events`` are about to change (call before folding)."""
-        if self._next >= len(self._tickets):
+        if self._next >= len(self._ids):
             return
         tickets = self._state.tickets
         for event in events:
             if isinstance(event, ev.DayClosed):
-                self._encode_slice(len(self._tickets))
+                self._encode_slice(len(self._ids))
                 return
             ticket_id = getattr(event, "ticket", None)
             if (
@@ -79,23 +84,28 @@ class SnapshotWriter:
 
     async def encode(self) -> tuple[bytes, ...]:
         """Encode the tickets a slice per turn of the loop; the snapshot's parts."""
-        while self._next < len(self._tickets):
+        while self._next < len(self._ids):
             self._encode_slice(self._next + SLICE)
             # A real pause, not sleep(0): the loop then waits in poll without the GIL, so the
             # store's thread can finish the commits that commands wait for.
             await asyncio.sleep(PAUSE_S)
-        prefix = _PAIR + self._head + _array_header(len(self._tickets))
+        prefix = _PAIR + self._head + _array_header(len(self._ids))
         return (prefix, *self._pieces)
 
     def _encode_slice(self, end: int) -> None:
         early = self._early
-        batch = self._tickets[self._next : end]
+        batch = self._ids[self._next : end]
         if not batch:
             return
-        items = [early.pop(t.id, t) for t in batch] if early else batch
+        tickets = self._state.tickets
+        items: list[Ticket | msgspec.Raw] = (
+            [early.pop(i) if i in early else tickets[i] for i in batch]
+            if early
+            else [tickets[i] for i in batch]
+        )
         self._pieces.append(_strip_array_header(SNAPSHOT_ENCODER.encode(items)))
         self._next += len(batch)
-        self._done_below = batch[-1].id + 1
+        self._done_below = batch[-1] + 1
 
 
 def decode_snapshot(payload: bytes) -> Snapshot:

@@ -53,7 +53,8 @@ def decode(
     """``body`` as the decoder's type; ``BadBody`` (400, ``code``) for anything else.
 
     msgspec raises more than ``DecodeError`` on hostile input: ``UnicodeDecodeError`` for a
-    string that is not UTF-8, ``RecursionError`` for arrays or objects nested thousands deep."""
+    string that is not UTF-8 (before 0.23; since, a ``DecodeError``: the body is checked
+    again), ``RecursionError`` for arrays or objects nested thousands deep."""
     try:
         if isinstance(decoder, msgspec.json.Decoder):
             return decoder.decode(body)
@@ -65,7 +66,17 @@ def decode(
     except msgspec.ValidationError as exc:
         raise BadBody(400, code, f"请求内容的字段不符合要求：{exc}") from None
     except msgspec.DecodeError as exc:
+        if not _is_utf8(body):
+            raise BadBody(400, code, "请求内容不是有效的 UTF-8 文本") from None
         raise BadBody(400, code, f"请求内容不是有效的 JSON：{exc}") from None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def read_body(

@@ -69,8 +69,20 @@ _PARTS_TABLE: Final = """CREATE TABLE IF NOT EXISTS snapshot_parts (
 ) WITHOUT ROWID"""
 SNAPSHOT_PART_BYTES: Final = 1 << 17
 """A large snapshot is written in parts of this size, one transaction each, so appends queued
-behind it wait for one part (about a millisecond), not for the whole snapshot (a second); the
-writer pauses as long as each part took (benchmarks/bench_snapshot_stall.py)."""
+behind it wait for one part (about a millisecond), not for the whole snapshot (a second)."""
+SNAPSHOT_CHECKPOINT_PARTS: Final = 32
+"""While parts are written SQLite's automatic checkpoint is off: it would copy 4 MB of WAL into
+the file and fsync it inside whichever commit crossed the mark, on the store's thread (the
+20-140 ms stalls measured; checkpoints of 0.5 MB still took 8 ms each, mostly the fsync). The
+writer checkpoints every this many parts (4 MB) instead, on a connection of its own in another
+thread: in WAL mode a checkpoint does not block appends, so they never wait for one."""
+SNAPSHOT_DROP_PARTS: Final = 4
+"""Parts of the replaced snapshot dropped per transaction, after the new one is current
+(dropping 95 MB in the final commit stalled appends for 0.8 s)."""
+SNAPSHOT_YIELD: Final = 2.0
+"""After each step the writer waits this many times as long as the step took: appends get
+most of the store's thread (benchmarks/bench_snapshot_stall.py)."""
+_AUTO_CHECKPOINT_PAGES: Final = 1000  # SQLite's default
 
 _KV_TABLE: Final = """CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY NOT NULL,
@@ -226,26 +238,49 @@ class SqliteStore:
         transaction in the store's thread, then made current by one small transaction (its
         ``snapshots`` row with an empty payload); appends run between the parts. A crash
         midway leaves the previous snapshot current and the written parts unused (removed by
-        the next save)."""
+        the next save). Parts no longer used are then dropped, a few per transaction."""
         pieces = snapshot.pieces()
         check_append(hall_id, pieces)
         if sum(map(len, pieces)) <= SNAPSHOT_PART_BYTES:
             whole = Snapshot(seq=snapshot.seq, payload=b"".join(pieces))
             await self._call(self._save_snapshot_sync, hall_id, whole)
+            await self._drop_old_parts(hall_id)
             return
         if not await self._call(self._start_parts_sync, hall_id, snapshot.seq):
             return
-        part = 0
-        for piece in pieces:
-            view = memoryview(piece)
-            for start in range(0, len(piece), SNAPSHOT_PART_BYTES):
-                chunk = bytes(view[start : start + SNAPSHOT_PART_BYTES])
-                began = time.perf_counter()
-                await self._call(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
-                part += 1
-                # At most half the store's time: appends arriving now go before the next part.
-                await asyncio.sleep(time.perf_counter() - began)
-        await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
+        try:
+            part = 0
+            for piece in pieces:
+                view = memoryview(piece)
+                for start in range(0, len(piece), SNAPSHOT_PART_BYTES):
+                    chunk = bytes(view[start : start + SNAPSHOT_PART_BYTES])
+                    await self._step(self._save_part_sync, hall_id, snapshot.seq, part, chunk)
+                    part += 1
+                    if part % SNAPSHOT_CHECKPOINT_PARTS == 0:
+                        await asyncio.to_thread(_checkpoint, self.path)
+            await self._call(self._save_snapshot_sync, hall_id, Snapshot(seq=snapshot.seq))
+            await self._drop_old_parts(hall_id)
+            # The WAL's tail too, before SQLite's own checkpoints resume: the first append
+            # after would otherwise copy up to 4 MB inside its commit (a 62 ms stall, measured).
+            await asyncio.to_thread(_checkpoint, self.path)
+        finally:
+            with contextlib.suppress(StoreError):
+                await self._call(self._auto_checkpoint_sync, _AUTO_CHECKPOINT_PAGES)
+
+    async def _drop_old_parts(self, hall_id: str) -> None:
+        steps = 0
+        while await self._step(self._drop_old_parts_sync, hall_id):
+            steps += 1
+            if steps % SNAPSHOT_CHECKPOINT_PARTS == 0:
+                await asyncio.to_thread(_checkpoint, self.path)
+
+    async def _step(self, function: Callable[..., _T], *args: object) -> _T:
+        """One short step of a snapshot's writing, then a pause: appends arriving meanwhile
+        run before the next step."""
+        began = time.perf_counter()
+        result = await self._call(function, *args)
+        await asyncio.sleep((time.perf_counter() - began) * SNAPSHOT_YIELD)
+        return result
 
     async def load_snapshot(self, hall_id: str) -> Snapshot | None:
         """The hall's newest snapshot, if any."""
@@ -289,9 +324,16 @@ class SqliteStore:
                 f"{self.path}: seq conflict ({exc}); is another process writing this log?"
             ) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}", fault=sqlite_fault(exc)) from exc
+            raise StoreError(f"{self.path}: {exc}", fault=self._fault(sqlite_fault(exc))) from exc
         except OSError as exc:
-            raise StoreError(f"{self.path}: {exc}", fault=fault_of(exc)) from exc
+            raise StoreError(f"{self.path}: {exc}", fault=self._fault(fault_of(exc))) from exc
+
+    def _fault(self, fault: StoreFault) -> StoreFault:
+        """SQLite reports a write refused with EROFS as a plain I/O error; a file system that
+        turned read-only under the daemon (ext4 ``errors=remount-ro``) is named as such."""
+        if fault is StoreFault.IO_ERROR and _read_only_fs(self.path):
+            return StoreFault.READ_ONLY
+        return fault
 
     # --- worker-thread side -------------------------------------------------------------
 
@@ -369,6 +411,44 @@ class SqliteStore:
         if row is not None and row[0] >= seq:
             return False
         self._conn.execute("DELETE FROM snapshot_parts WHERE hall = ? AND seq = ?", (hall_id, seq))
+        self._auto_checkpoint_sync(0)
+        return True
+
+    def _auto_checkpoint_sync(self, pages: int) -> None:
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+    def _drop_old_parts_sync(self, hall_id: str) -> bool:
+        """Drop a few parts the current snapshot does not use (the replaced one's, a crashed
+        attempt's); whether there were any."""
+        current = self._conn.execute(
+            "SELECT seq FROM snapshots WHERE hall = ? AND payload = x''", (hall_id,)
+        ).fetchone()
+        keep = -1 if current is None else current[0]  # a whole snapshot uses no parts
+        # Two range seeks, not ``seq != ?``: that visits every row, and visiting a row of this
+        # table reads its whole payload (85 ms for 725 parts of 128 KiB, measured).
+        doomed = [
+            *self._conn.execute(
+                "SELECT seq, part FROM snapshot_parts WHERE hall = ? AND seq < ? LIMIT ?",
+                (hall_id, keep, SNAPSHOT_DROP_PARTS),
+            ),
+            *self._conn.execute(
+                "SELECT seq, part FROM snapshot_parts WHERE hall = ? AND seq > ? LIMIT ?",
+                (hall_id, keep, SNAPSHOT_DROP_PARTS),
+            ),
+        ]
+        if not doomed:
+            return False
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "DELETE FROM snapshot_parts WHERE hall = ? AND seq = ? AND part = ?",
+                [(hall_id, s, p) for s, p in doomed],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
         return True
 
     def _save_part_sync(self, hall_id: str, seq: int, part: int, payload: bytes) -> None:
@@ -387,22 +467,10 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous = FULL")
 
     def _save_snapshot_sync(self, hall_id: str, snapshot: Snapshot) -> None:
-        """The ``snapshots`` row (empty payload: the snapshot is in ``snapshot_parts``), then
-        the parts no current snapshot uses are dropped."""
+        """The ``snapshots`` row (an empty payload: the snapshot is in ``snapshot_parts``). The
+        parts it replaces are dropped afterwards, a few per transaction."""
         self._check_snapshot_seq_sync(hall_id, snapshot.seq)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
-            conn.execute(
-                "DELETE FROM snapshot_parts WHERE hall = ? AND seq IS NOT "
-                "(SELECT seq FROM snapshots WHERE hall = ? AND payload = x'')",
-                (hall_id, hall_id),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback_quietly(conn)
-            raise
+        self._conn.execute(_SAVE_SNAPSHOT, (hall_id, snapshot.seq, snapshot.payload))
 
     def _get_value_sync(self, key: str) -> bytes | None:
         row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
@@ -457,6 +525,17 @@ def _open_database(path: Path) -> tuple[sqlite3.Connection, dict[str, int]]:
     except BaseException:
         conn.close()
         raise
+
+
+def _checkpoint(path: Path) -> None:
+    """Copy the WAL into the file from a connection of this thread's own (PASSIVE: appends on
+    the store's connection go on meanwhile)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: checkpoint failed: {exc}", fault=sqlite_fault(exc)) from exc
 
 
 def _check_or_create_schema(conn: sqlite3.Connection, path: Path) -> None:

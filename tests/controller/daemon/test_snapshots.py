@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +22,7 @@ from controller.core.lifecycle import Rejected
 from controller.core.state import HallState
 from controller.daemon.runtime import HallRuntime, load_state
 from controller.daemon.snapshots import SLICE, SnapshotWriter, decode_snapshot
+from controller.store import sqlite as sqlite_store
 from controller.store.base import Snapshot
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SNAPSHOT_PART_BYTES, SqliteStore
@@ -113,6 +116,64 @@ async def test_a_large_snapshot_is_stored_in_parts_and_appends_pass_between(
         await store.save_snapshot("demo", Snapshot(seq=1, parts=parts))
         await store.save_snapshot("demo", Snapshot(seq=3, payload=b"\x01"))
         assert await store.load_snapshot("demo") == Snapshot(seq=3, payload=b"\x01")
+    finally:
+        await store.close()
+
+
+def part_seqs(db: Path) -> dict[int, int]:
+    """Parts on disk per snapshot seq, read by a second connection (keys only)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT seq, part FROM snapshot_parts WHERE hall = 'demo'").fetchall()
+    return dict(Counter(seq for seq, _ in rows))
+
+
+async def test_a_new_snapshot_drops_the_parts_it_replaces_after_it_is_current(
+    tmp_path: Path,
+) -> None:
+    engine = busy_engine()
+    parts = await SnapshotWriter(engine.state, seq=1).encode()
+    payload = b"".join(parts)
+    count = sum(-(-len(piece) // SNAPSHOT_PART_BYTES) for piece in parts)  # each piece split
+    db = tmp_path / "log.db"
+    store = await SqliteStore.open(db)
+    try:
+        await store.append("demo", [b"\x90"] * 6)
+        await store.save_snapshot("demo", Snapshot(seq=2, parts=parts))
+        assert part_seqs(db) == {2: count}
+        with contextlib.closing(sqlite3.connect(db)) as other:  # a save at 5 that crashed
+            other.execute("INSERT INTO snapshot_parts VALUES ('demo', 5, 0, x'00')")
+            other.commit()
+
+        await store.save_snapshot("demo", Snapshot(seq=4, parts=parts))
+        assert part_seqs(db) == {4: count}, "the replaced and the crashed parts are gone"
+        assert await store.load_snapshot("demo") == Snapshot(seq=4, payload=payload)
+        autocheckpoint = await store._call(
+            lambda: store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert autocheckpoint == 1000, "SQLite's automatic checkpoint is back on"
+
+        await store.save_snapshot("demo", Snapshot(seq=6, payload=b"\x01"))
+        assert part_seqs(db) == {}, "a whole snapshot uses no parts"
+    finally:
+        await store.close()
+
+
+async def test_the_wal_is_checkpointed_while_a_large_snapshot_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "SNAPSHOT_CHECKPOINT_PARTS", 4)
+    engine = busy_engine()
+    parts = await SnapshotWriter(engine.state, seq=1).encode()
+    size = sum(map(len, parts))
+    db = tmp_path / "log.db"
+    store = await SqliteStore.open(db)
+    try:
+        await store.append("demo", [b"\x90"] * 3)
+        await store.save_snapshot("demo", Snapshot(seq=2, parts=parts))
+        wal = db.with_name(db.name + "-wal").stat().st_size
+        # Reused from its start after each checkpoint: it holds about 4 parts, not them all.
+        assert wal < size / 2, (wal, size)
+        assert await store.load_snapshot("demo") == Snapshot(seq=2, payload=b"".join(parts))
     finally:
         await store.close()
 

@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import Any
 
+from devices.mqtt.tls import client_context
 from simulator.faults import Fault, FaultError
 from simulator.params import ParamsError, SimParams
 
@@ -65,6 +66,11 @@ def register_simulate_command(subparsers: Any) -> None:
         default=[],
         help="KIND:DEVICE@AT[+SECONDS], e.g. drop:w03-pad@10+5 (repeatable)",
     )
+    sim.add_argument(
+        "--passwords",
+        help="JSON file {device id: broker password} (`hallctl broker-config --json` prints it)",
+    )
+    sim.add_argument("--ca-file", help="verify the broker's TLS certificate against this CA")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(func=cmd_simulate)
 
@@ -91,6 +97,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     broker = args.broker or (config.mqtt.host, config.mqtt.port)
+    try:
+        passwords = _passwords(args.passwords) if args.passwords else None
+    except (OSError, ValueError) as exc:
+        print(f"simulate: --passwords: {exc}", file=sys.stderr)
+        return 2
+    ca_file = args.ca_file or (config.mqtt.ca_file if config.mqtt.tls else "")
+    tls = client_context(ca_file) if ca_file or config.mqtt.tls else None
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -107,6 +120,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 faults=args.fault,
                 stop=stop,
                 params=params,
+                passwords=passwords,
+                tls=tls,
             )
         except FaultError as exc:
             print(f"simulate: {exc}", file=sys.stderr)
@@ -118,6 +133,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
 
     return run_async(main)
+
+
+def _passwords(path: str) -> dict[str, str]:
+    """{device: password} from a JSON file: a plain map, or broker-config's ``--json`` output."""
+    with open(path, encoding="utf-8") as source:
+        data = json.load(source)
+    if isinstance(data, dict) and isinstance(data.get("issued"), list):
+        return {row["device"]: row["password"] for row in data["issued"] if row.get("device")}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("expected a JSON object of device id -> password")
+    return dict(data)
 
 
 def format_report(data: dict[str, Any]) -> str:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -97,6 +98,8 @@ async def run_simulation(
     params: SimParams | None = None,
     broker_restart: BrokerRestart | None = None,
     settle_s: float = SETTLE_S,
+    passwords: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> SimReport:
     """See the module docstring. Raises ``FaultError`` (before connecting) for a fault that
     cannot run, ``ValueError`` for a bad duration or speed."""
@@ -110,6 +113,8 @@ async def run_simulation(
         time_scale=1.0 / speed,
         paper=params.kiosk_paper,
         paper_low=params.kiosk_paper_low,
+        passwords=passwords,
+        tls=tls,
     )
     injector = FaultInjector(fleet.by_id(), broker_restart=broker_restart)
     injector.validate(faults)

@@ -221,9 +221,22 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
+    """The hall broker and how the controller logs in (docs/security.md).
+
+    The password is never in the configuration (its text is recorded in the event log): it is
+    read from ``credentials_file`` (default ``<db>.mqtt-credentials``, written by ``hallctl
+    broker-config``). ``password`` is only ever set by code (the demo, tests), never from TOML.
+    """
+
     host: str = "127.0.0.1"
     port: int = 1883
-    username: str = ""
+    username: str = ""  # default "c/{hall}", the controller's client id
+    login: bool = True  # log in with the credentials file; false: an open test broker only
+    credentials_file: str = ""
+    tls: bool = False
+    ca_file: str = ""  # the CA that signed the broker's certificate; empty: the system's CAs
+    cert_file: str = ""  # a client certificate, when the broker asks for one
+    key_file: str = ""
     password: str = ""
 
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
+from controller.config.model import HallConfig
 from controller.daemon.process import Daemon, Extension
 from controller.daemon.runtime import HallRuntime
 from devices.availability import Availability
 from devices.hub import DeviceHub
+from devices.mqtt.credentials import CredentialStore, credentials_path
+from devices.mqtt.identity import controller_client_id
 from devices.mqtt.link import Inbound, LinkConfig, MqttLink
+from devices.mqtt.tls import client_context
 from devices.serial_devices import SerialDevices, build_buses
 from firmware_protocols.mqtt_v1 import PayloadError
 
@@ -72,7 +77,7 @@ def _start_mqtt(
         return box[0].admits(device)
 
     link = MqttLink(
-        LinkConfig(host=config.mqtt.host, port=config.mqtt.port, hall=runtime.hall_id),
+        link_config(config, daemon.db_path),
         handler=deliver,
         on_bad_message=bad,
         gate=gate,
@@ -86,6 +91,25 @@ def _start_mqtt(
     daemon.hubs[runtime.hall_id] = hub
     tasks.create_task(_run(link, hub, stop), name=f"hallctl-devices-{runtime.hall_id}")
     return hub.availability
+
+
+def link_config(config: HallConfig, db_path: Path) -> LinkConfig:
+    """The controller's login for one hall: user ``c/{hall}`` (or ``[mqtt] username``), the
+    password from the credentials file (``CredentialsError`` if it has none), TLS if asked."""
+    mqtt = config.mqtt
+    hall = config.hall.id
+    password = mqtt.password
+    if mqtt.login and not password:
+        path = credentials_path(db_path, mqtt.credentials_file)
+        password = CredentialStore.load(path).controller_password(hall)
+    return LinkConfig(
+        host=mqtt.host,
+        port=mqtt.port,
+        hall=hall,
+        username=(mqtt.username or controller_client_id(hall)) if mqtt.login else "",
+        password=password if mqtt.login else "",
+        tls=client_context(mqtt.ca_file, mqtt.cert_file, mqtt.key_file) if mqtt.tls else None,
+    )
 
 
 mqtt_devices = hall_devices  # the name the first callers used

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import ssl
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
@@ -61,9 +62,12 @@ def build_fleet(
     paper: int = 2000,
     paper_low: int = 50,
     retry_after: float = RETRY_AFTER,
+    passwords: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Fleet:
     """One simulated device per MQTT device of ``config``; ``time_scale``: real seconds per
-    second of the pads' invite countdown."""
+    second of the pads' invite countdown; ``passwords``: device id -> broker password (a
+    device missing from it connects without a login)."""
     fleet = Fleet()
     host, port = broker
     for device in config.devices:
@@ -76,6 +80,8 @@ def build_fleet(
             hall=config.hall.id,
             device=device.id,
             kind=proto.DeviceKind(device.kind.value),
+            password=(passwords or {}).get(device.id, ""),
+            tls=tls,
         )
         _add(fleet, device, endpoint, time_scale, paper, paper_low, retry_after)
     return fleet

@@ -12,6 +12,7 @@ from typing import Any
 
 import gmqtt  # type: ignore[import-untyped]
 
+from devices.mqtt.identity import device_client_id
 from firmware_protocols import mqtt_v1 as proto
 
 
@@ -29,8 +30,20 @@ async def subscribe_acked(client: Any, topic: str, qos: int = 1, within: float =
 
 
 class FakeDevice:
-    def __init__(self, host: str, port: int, hall: str, device: str, kind: str) -> None:
+    """``device``'s topics; ``login`` (user name, password) is whose identity it logs in with:
+    its own, or another device's for the attack tests (docs/security.md)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        hall: str,
+        device: str,
+        kind: str,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.host, self.port, self.hall, self.device = host, port, hall, device
+        self.login = login
         self.kind = proto.DeviceKind(kind)
         self.session = 0
         self.received: list[proto.DownMessage] = []
@@ -47,8 +60,10 @@ class FakeDevice:
             qos=1,
             retain=True,
         )
-        self.client = gmqtt.Client(f"{self.hall}-{self.device}-{self.session}", will_message=will)
+        self.client = gmqtt.Client(device_client_id(self.hall, self.device), will_message=will)
         self.client.on_message = self._on_message
+        if self.login is not None:
+            self.client.set_auth_credentials(*self.login)
         await self.client.connect(self.host, self.port, keepalive=30)
         await subscribe_acked(self.client, proto.down_topic(self.hall, self.device))
         if birth:

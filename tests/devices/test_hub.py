@@ -17,11 +17,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
+from controller.config.model import Device, DeviceKind, LinkKind
 from controller.core import commands as c
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
 from devices.hub import DeviceHub
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.halls import small_hall
@@ -42,8 +43,13 @@ class Hall:
         assert isinstance(hub, DeviceHub)
         return hub
 
-    async def device(self, device: str, kind: str, *, birth: bool = True) -> FakeDevice:
-        fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind)
+    async def device(
+        self, device: str, kind: str, *, birth: bool = True, login_as: str | None = None
+    ) -> FakeDevice:
+        """A device on ``device``'s topics, logged in as itself or as ``login_as``."""
+        identity = Identity("demo", login_as or device)
+        login = self.broker.login(identity) if identity in self.broker.passwords else None
+        fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind, login)
         await fake.connect(birth=birth)
         return fake
 
@@ -60,9 +66,8 @@ DEVICES = (
 
 @pytest.fixture
 async def hall(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Hall]:
-    config = replace(
-        small_hall(), devices=DEVICES, mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port)
-    )
+    config = replace(small_hall(), devices=DEVICES)
+    config = replace(config, mqtt=mosquitto.settings(config))
     daemon = Daemon(
         [HallSource(config, "")],
         db_path=tmp_path / "hall.db",
@@ -212,6 +217,8 @@ async def test_duplicate_request_is_answered_not_executed(hall: Hall) -> None:
 
 
 async def test_unknown_device_and_wrong_kind_are_refused(hall: Hall) -> None:
+    # The broker knows ghost-9 (its files are older than the configuration), the hall does not.
+    await asyncio.to_thread(hall.broker.grant, [Identity("demo", "ghost-9")])
     stranger = await hall.device("ghost-9", "kiosk")
     rid = stranger.next_rid()
     stranger.send(proto.TakeTicket(rid=rid, service="A"))

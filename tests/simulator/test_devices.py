@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import pytest
 
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as p
 from simulator.devices import (
@@ -30,7 +31,11 @@ FAST_RETRY = 0.3
 
 
 def endpoint(broker: MosquittoProcess, device: str, kind: p.DeviceKind) -> Endpoint:
-    return Endpoint(host=broker.host, port=broker.port, hall=HALL, device=device, kind=kind)
+    """The device's broker identity is granted, as the installer would provision it."""
+    password = broker.grant([Identity(HALL, device)])[Identity(HALL, device)]
+    return Endpoint(
+        host=broker.host, port=broker.port, hall=HALL, device=device, kind=kind, password=password
+    )
 
 
 @asynccontextmanager
@@ -70,7 +75,7 @@ async def test_birth_is_answered_with_a_show_that_is_applied_and_acked(
         await eventually(lambda: controller.acks["w1-caller"])
     birth = controller.births["w1-caller"][0]
     assert (birth.session, birth.kind) == (1, p.DeviceKind.CALLER)
-    assert device.link.client_id == f"{HALL}/w1-caller"
+    assert device.link.client_id == f"d/{HALL}/w1-caller"  # also its broker user name
     assert controller.acks["w1-caller"][0].ok
     assert device.ver == 1
 

@@ -24,6 +24,8 @@ from controller.config.loader import load_config
 from controller.core.events import TicketIssued, decode_record
 from controller.daemon.runtime import load_state
 from controller.store.sqlite import SqliteStore
+from devices.mqtt.credentials import CredentialStore, credentials_path
+from devices.mqtt.identity import Identity
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "small-hall.toml"
@@ -33,6 +35,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def provision_controller(config: Path, db: Path) -> None:
+    """What `hallctl broker-config` leaves beside the log: a controller password per hall (kept
+    if one is there). These daemons have no broker to reach; they must still start."""
+    hall = load_config(config).hall.id
+    store = CredentialStore.load(credentials_path(db))
+    if store.ensure([Identity(hall)]):
+        store.save()
 
 
 class DaemonProcess:
@@ -59,6 +70,7 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        provision_controller(self.config, self.db)
         log = open(self.stderr, "ab") if self.stderr else None  # noqa: SIM115, ASYNC230
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,

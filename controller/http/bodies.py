@@ -47,24 +47,30 @@ async def read_raw(request: web.Request, limit: int, *, media_type: str | None =
     return bytes(body)
 
 
+NOT_UTF8 = "请求内容不是有效的 UTF-8 文本"
+
+
 def decode(
     body: bytes, decoder: msgspec.json.Decoder[T] | type[T], *, code: str = "bad_request"
 ) -> T:
     """``body`` as the decoder's type; ``BadBody`` (400, ``code``) for anything else.
 
     msgspec raises more than ``DecodeError`` on hostile input: ``UnicodeDecodeError`` for a
-    string that is not UTF-8, ``RecursionError`` for arrays or objects nested thousands deep."""
+    string that is not UTF-8 (msgspec 0.23 and later: a ``DecodeError`` saying so),
+    ``RecursionError`` for arrays or objects nested thousands deep."""
     try:
         if isinstance(decoder, msgspec.json.Decoder):
             return decoder.decode(body)
         return msgspec.json.decode(body, type=decoder)
     except UnicodeDecodeError:
-        raise BadBody(400, code, "请求内容不是有效的 UTF-8 文本") from None
+        raise BadBody(400, code, NOT_UTF8) from None
     except RecursionError:
         raise BadBody(400, code, "请求内容的 JSON 嵌套过深") from None
     except msgspec.ValidationError as exc:
         raise BadBody(400, code, f"请求内容的字段不符合要求：{exc}") from None
     except msgspec.DecodeError as exc:
+        if "UTF-8" in str(exc):
+            raise BadBody(400, code, NOT_UTF8) from None
         raise BadBody(400, code, f"请求内容不是有效的 JSON：{exc}") from None
 
 

@@ -109,6 +109,10 @@ async def settled(value: Callable[[], int], quiet: float = 0.3, within: float = 
             last, since = now, time.monotonic()
 
 
+async def _no_reconnect(*args: object, **kwargs: object) -> None:
+    """Stands in for gmqtt's automatic reconnect of a client that must stay gone."""
+
+
 async def press(device: FakeDevice, op: proto.PressOp, **fields: object) -> proto.Reply:
     rid = device.next_rid()
     device.send(proto.Press(rid=rid, op=op, **fields))  # type: ignore[arg-type]
@@ -407,14 +411,19 @@ async def test_a_replacement_device_with_a_lower_session_gets_its_state_and_stay
     status = hall.hub.availability.devices["led-1"]
     assert status.online and status.session == 42
 
-    # A new strip (wiped flash: counts from 1) comes up while the broker still thinks the old
-    # one is connected; then the broker notices the old one is gone and publishes its will 42.
+    # A new strip (wiped flash: counts from 1) logs in with the same credentials while the old
+    # one is still connected. The broker (client id = user name) takes the old connection over
+    # and publishes its will 42 before the new strip's birth of session 1.
+    old.client.reconnect = _no_reconnect  # the old strip must not take the id back
     new = await hall.device("led-1", "window_display")
     state = await new.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
     assert state.lines == ["暂停服务"]
     assert status.online and status.session == 1
-    await old.drop()
-    # The stale will is answered with a rebirth; the new strip re-announces session 1.
+    # A will of the old session that arrives after the new birth (a broker that delivers it
+    # late: a cluster, a bridge) is answered with a rebirth; the new strip re-announces
+    # session 1. Only the strip's own login may write its status topic, so it plays that will.
+    stale = proto.Will(session=42)
+    new.client.publish(proto.status_topic("demo", "led-1"), proto.encode(stale), qos=1)
     rebirth = await new.wait_for(lambda m: isinstance(m, proto.Rebirth))
     await new.wait_for(lambda m: isinstance(m, proto.Show) and m.id > rebirth.id)
     assert status.online and status.session == 1

@@ -22,6 +22,7 @@ import pytest
 
 from controller.config.loader import load_config
 from controller.core.events import TicketIssued, decode_record
+from controller.daemon.process import HallSource, resolve_db_path
 from controller.daemon.runtime import load_state
 from controller.store.sqlite import SqliteStore
 from devices.mqtt.credentials import CredentialStore, credentials_path
@@ -37,11 +38,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def provision_controller(config: Path, db: Path) -> None:
+def provision_controller(config: Path, db: Path | None) -> None:
     """What `hallctl broker-config` leaves beside the log: a controller password per hall (kept
-    if one is there). These daemons have no broker to reach; they must still start."""
-    hall = load_config(config).hall.id
-    store = CredentialStore.load(credentials_path(db))
+    if one is there). These daemons have no broker to reach; they must still start. ``db`` None:
+    beside the log the configuration's ``[store] path`` names (as `hallctl run` looks there)."""
+    hall_config = load_config(config)
+    hall = hall_config.hall.id
+    where = db if db is not None else resolve_db_path(HallSource(hall_config, ""))
+    store = CredentialStore.load(credentials_path(where))
     if store.ensure([Identity(hall)]):
         store.save()
 

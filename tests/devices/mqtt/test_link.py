@@ -171,7 +171,15 @@ async def test_the_gate_drops_unread_and_bad_payloads_are_logged_quietly(
 ) -> None:
     bad: list[tuple[str, p.PayloadError]] = []
     got: list[Inbound] = []
-    config = LinkConfig(host=mosquitto.host, port=mosquitto.port, hall=HALL, backoff=FAST)
+    username, password = controller_login(mosquitto)
+    config = LinkConfig(
+        host=mosquitto.host,
+        port=mosquitto.port,
+        hall=HALL,
+        backoff=FAST,
+        username=username,
+        password=password,
+    )
     link = MqttLink(
         config,
         handler=got.append,
@@ -180,12 +188,13 @@ async def test_the_gate_drops_unread_and_bad_payloads_are_logged_quietly(
     )
     async with link:
         await asyncio.wait_for(link.wait_connected(), 3)
-        async with peer(mosquitto) as device:
-            send = device.client.publish
+        # Each on its own login: the broker lets a device write only its own up topic.
+        async with peer(mosquitto) as device, peer(mosquitto, device_id="flooder") as flooder:
+            send, flood = device.client.publish, flooder.client.publish
             for _ in range(200):
                 send(p.up_topic(HALL, "kp-1"), b"\xc1garbage", qos=0)
-                send(p.up_topic(HALL, "flooder"), b"\xc1garbage", qos=0)
-            send(p.up_topic(HALL, "flooder"), p.encode(p.RebirthRequest()), qos=0)
+                flood(p.up_topic(HALL, "flooder"), b"\xc1garbage", qos=0)
+            flood(p.up_topic(HALL, "flooder"), p.encode(p.RebirthRequest()), qos=0)
             truncated = p.encode(p.TakeTicket(rid=12, service="A"))[:-3]
             send(p.up_topic(HALL, "kp-1"), truncated, qos=0)
             await eventually(lambda: link.stats.gated + link.stats.decode_errors >= 402)

@@ -63,6 +63,8 @@ from devices.replies import ReplyCache
 from devices.throttle import QuietWarning, TokenBucket, Verdict
 from devices.views import THANKS_SECONDS, HallExtras, device_view
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols import rating_mac
+from firmware_protocols.rating_mac import DeviceKey, Signature
 
 log = logging.getLogger("hallctl.devices")
 
@@ -129,6 +131,7 @@ class HubStats:
     wrong_kind: int = 0
     rate_limited: int = 0
     overloaded: int = 0
+    bad_signatures: int = 0  # ratings refused unsigned or with a bad MAC (or let in unsigned)
     answered_from_log: int = 0  # re-sent rids answered from the log (e.g. after a restart)
     refusals: dict[str, int] = field(default_factory=dict)
 
@@ -145,8 +148,10 @@ class DeviceHub:
         followup_url: Callable[[int], str | None] = lambda ticket: None,
         clock: Callable[[], float] = time.monotonic,
         retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        keys: Callable[[str], DeviceKey | None] = lambda device: None,
     ) -> None:
         self.hall = hall
+        self._keys = keys
         self.link = link
         self.config: HallConfig = hall.engine.config
         self._ids = ids or MonotonicIds()
@@ -451,7 +456,10 @@ class DeviceHub:
             return await self._rating(device, message)
         assert isinstance(message, proto.RatingTimeout)
         self._check_pad_ticket(device, message.ticket)
-        _, reply_id = await self._submit(device, rid, cmd.MissEvaluation(ticket=message.ticket))
+        _, signature = self._evidence(device, message)
+        _, reply_id = await self._submit(
+            device, rid, cmd.MissEvaluation(ticket=message.ticket, signature=signature)
+        )
         return self._make_reply(rid, True, command_id=reply_id)
 
     async def _press(self, device: Device, press: proto.Press) -> proto.Reply:
@@ -513,6 +521,7 @@ class DeviceHub:
         if ticket is not None and ticket.rating_id and ticket.rating_id == rating.rating_id:
             self.stats.duplicates += 1  # re-sent after a lost reply: already recorded
             return self._make_reply(rating.rid, True)
+        evidence, signature = self._evidence(device, rating)
         _, reply_id = await self._submit(
             device,
             rating.rid,
@@ -522,6 +531,8 @@ class DeviceHub:
                 channel=cmd.RatingChannel.WINDOW_PAD,
                 reasons=tuple(rating.reasons),
                 rating_id=rating.rating_id,
+                evidence=evidence,
+                signature=signature,
             ),
         )
         assert device.window is not None
@@ -529,6 +540,33 @@ class DeviceHub:
         self._dirty_windows.add(device.window)
         self._schedule_window_flush()
         return self._make_reply(rating.rid, True, command_id=reply_id)
+
+    def _evidence(
+        self, device: Device, message: proto.Rating | proto.RatingTimeout
+    ) -> tuple[cmd.Evidence, cmd.PadSignature | None]:
+        """The pad's MAC checked against its key: the evidence recorded with the rating, or
+        ``Refused`` (``bad_signature``; ``unsigned_rating`` unless the hall allows unsigned
+        pads for a migration). The counter is checked by the engine, against the log."""
+        verdict = rating_mac.check(self._keys(device.id), self.config.hall.id, device.id, message)
+        if verdict is Signature.VALID:
+            assert message.key_id is not None and message.counter is not None
+            assert message.mac is not None
+            signature = cmd.PadSignature(
+                device=device.id,
+                key_id=message.key_id,
+                counter=message.counter,
+                mac=message.mac.hex(),
+            )
+            return cmd.Evidence.SIGNED, signature
+        self.stats.bad_signatures += 1
+        if verdict is Signature.UNSIGNED:
+            if self.config.evaluation.allow_unsigned_pads:
+                return cmd.Evidence.UNSIGNED, None
+            raise Refused("unsigned_rating", "评价器未签名，评价未记录，请联系管理员")
+        log.warning(
+            "rating with a bad signature", extra={"device": device.id, "check": verdict.value}
+        )
+        raise Refused("bad_signature", "评价签名无效，评价未记录，请联系管理员")
 
     def _check_pad_ticket(self, device: Device, ticket_id: int) -> Ticket | None:
         """A pad may only rate services finished at its own window."""

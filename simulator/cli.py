@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from simulator.faults import Fault, FaultError
@@ -65,11 +66,21 @@ def register_simulate_command(subparsers: Any) -> None:
         default=[],
         help="KIND:DEVICE@AT[+SECONDS], e.g. drop:w03-pad@10+5 (repeatable)",
     )
+    sim.add_argument(
+        "--device-keys",
+        type=Path,
+        help="the controller's <db>.device-keys file: the pads sign their ratings with it",
+    )
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(func=cmd_simulate)
 
 
+def _no_key(device: str) -> None:
+    return None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from controller.auth.device_keys import DeviceKeys
     from controller.cli.hallctl import run_async
     from controller.config.errors import ConfigError
     from controller.config.loader import load_config
@@ -91,6 +102,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     broker = args.broker or (config.mqtt.host, config.mqtt.port)
+    keys = DeviceKeys(args.device_keys).lookup(config.hall.id) if args.device_keys else _no_key
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -107,6 +119,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 faults=args.fault,
                 stop=stop,
                 params=params,
+                keys=keys,
             )
         except FaultError as exc:
             print(f"simulate: {exc}", file=sys.stderr)

@@ -133,6 +133,7 @@ _EVALUATION_KEYS = (
     "rectify_working_days",
     "escalation_webhook",
     "secrets_file",
+    "allow_unsigned_pads",
     "holidays",
     "adjusted_workdays",
     "calendar_years",
@@ -142,7 +143,7 @@ _DEPARTMENT_KEYS = ("id", "name", "code")
 _REPORTING_KEYS = ("adapter", "url", "timeout_seconds", "max_backoff_seconds")
 _STORE_KEYS = ("kind", "path", "dsn", "snapshot_every_events")
 _MQTT_KEYS = ("host", "port", "username", "password")
-_HTTP_KEYS = ("host", "port")
+_HTTP_KEYS = ("host", "port", "public_url")
 
 _IDENT_RULE = "1 to 64 letters, digits, '-' or '_' (it appears in MQTT topics and logs)"
 _SYNTAX_HINTS = {
@@ -1098,6 +1099,7 @@ def _evaluation(t: _Table) -> Evaluation:
         rectify_working_days=t.integer("rectify_working_days", 15, check=_between(1, 120)),
         escalation_webhook=t.text("escalation_webhook", "", check=_optional_url),
         secrets_file=t.text("secrets_file", ""),
+        allow_unsigned_pads=t.flag("allow_unsigned_pads", False),
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
         calendar_years=_calendar_years(t),
@@ -1247,7 +1249,7 @@ def _store(t: _Table) -> StoreSettings:
         # Never accept a store that is not implemented: the daemon would write somewhere else.
         t.fail("kind", f'"{kind}" is not implemented in this version; use "sqlite"')
     elif t.ok("kind", "dsn") and store.dsn.strip():
-        t.fail("dsn", 'only for a PostgreSQL store, which this version does not implement')
+        t.fail("dsn", "only for a PostgreSQL store, which this version does not implement")
     return store
 
 
@@ -1264,4 +1266,5 @@ def _http(t: _Table) -> HttpSettings:
     return HttpSettings(
         host=t.text("host", "127.0.0.1", check=_non_empty),
         port=t.integer("port", 8080, check=_between(1, 65535)),
+        public_url=t.text("public_url", "", check=_optional_url).rstrip("/"),
     )

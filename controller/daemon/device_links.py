@@ -11,11 +11,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
+from controller.config.model import DeviceKind, LinkKind
 from controller.daemon.process import Daemon, Extension
 from controller.daemon.runtime import HallRuntime
 from devices.availability import Availability
 from devices.hub import DeviceHub
 from devices.mqtt.link import Inbound, LinkConfig, MqttLink
+from devices.outbound import RETRY_DELAYS_S
 from devices.serial_devices import SerialDevices, build_buses
 from firmware_protocols.mqtt_v1 import PayloadError
 
@@ -77,10 +80,21 @@ def _start_mqtt(
         on_bad_message=bad,
         gate=gate,
     )
-    hub = (
-        DeviceHub(runtime, link, followup_url=url, retry_delays=retry_delays)
-        if retry_delays
-        else DeviceHub(runtime, link, followup_url=url)
+    keys = DeviceKeys(device_keys_path(daemon.db_path))
+    pads = [
+        d.id for d in config.devices if d.kind is DeviceKind.EVALUATOR and d.link is LinkKind.MQTT
+    ]
+    created = keys.ensure(runtime.hall_id, pads)
+    if created:
+        log.info(
+            "signing keys created for pads", extra={"devices": created, "file": str(keys.path)}
+        )
+    hub = DeviceHub(
+        runtime,
+        link,
+        followup_url=url,
+        keys=keys.lookup(runtime.hall_id),
+        retry_delays=retry_delays or RETRY_DELAYS_S,
     )
     hub_box.append(hub)
     daemon.hubs[runtime.hall_id] = hub

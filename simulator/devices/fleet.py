@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols.rating_mac import DeviceKey
 from simulator.devices.base import SimDevice
 from simulator.devices.caller import SimCaller
 from simulator.devices.connection import Endpoint
@@ -61,9 +62,10 @@ def build_fleet(
     paper: int = 2000,
     paper_low: int = 50,
     retry_after: float = RETRY_AFTER,
+    keys: Callable[[str], DeviceKey | None] = lambda device: None,
 ) -> Fleet:
     """One simulated device per MQTT device of ``config``; ``time_scale``: real seconds per
-    second of the pads' invite countdown."""
+    second of the pads' invite countdown; ``keys``: each pad's signing key (by device id)."""
     fleet = Fleet()
     host, port = broker
     for device in config.devices:
@@ -77,7 +79,7 @@ def build_fleet(
             device=device.id,
             kind=proto.DeviceKind(device.kind.value),
         )
-        _add(fleet, device, endpoint, time_scale, paper, paper_low, retry_after)
+        _add(fleet, device, endpoint, time_scale, paper, paper_low, retry_after, keys(device.id))
     return fleet
 
 
@@ -89,6 +91,7 @@ def _add(
     paper: int,
     paper_low: int,
     retry_after: float,
+    key: DeviceKey | None,
 ) -> None:
     if device.kind is DeviceKind.KIOSK:
         fleet.kiosks.append(
@@ -108,5 +111,5 @@ def _add(
             )
         else:
             fleet.evaluators[window] = SimEvaluator(
-                endpoint, window=window, time_scale=time_scale, retry_after=retry_after
+                endpoint, window=window, time_scale=time_scale, retry_after=retry_after, key=key
             )

@@ -13,6 +13,8 @@ from typing import Any
 import gmqtt  # type: ignore[import-untyped]
 
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols import rating_mac
+from firmware_protocols.rating_mac import DeviceKey
 
 
 async def subscribe_acked(client: Any, topic: str, qos: int = 1, within: float = 5.0) -> None:
@@ -38,6 +40,16 @@ class FakeDevice:
         self.client: Any = None
         self.rid = 0
         self.auto_ack = True
+        self.key: DeviceKey | None = None  # a pad's signing key (docs/protocol/mqtt.md 6.5)
+        self.counter = 0
+
+    def signed(self, message: rating_mac.S, counter: int | None = None) -> rating_mac.S:
+        """``message`` signed with the pad's key and its next counter (or ``counter``)."""
+        assert self.key is not None, "this fake device has no key"
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        return rating_mac.sign(self.key, self.hall, self.device, counter, message)
 
     async def connect(self, *, birth: bool = True) -> None:
         self.session += 1

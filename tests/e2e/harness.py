@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
 from controller.config.model import HallConfig, MqttSettings
@@ -106,8 +107,12 @@ async def admin_token(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hall_fleet(config: HallConfig, broker: tuple[str, int]) -> AsyncIterator[Fleet]:
-    fleet = build_fleet(config, broker)
+async def hall_fleet(
+    config: HallConfig, broker: tuple[str, int], db: Path | None = None
+) -> AsyncIterator[Fleet]:
+    """The hall's simulated devices; with the daemon's ``db``, the pads sign with its keys."""
+    keys = DeviceKeys(device_keys_path(db)).lookup(config.hall.id) if db else lambda d: None
+    fleet = build_fleet(config, broker, keys=keys)
     online = await fleet.start(within=15)
     assert online == len(list(fleet)), f"only {online} simulated devices connected"
     try:

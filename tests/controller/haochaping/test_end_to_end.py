@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.loader import parse_config
 from controller.config.model import MqttSettings
 from controller.core import events as ev
@@ -158,7 +159,13 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
     try:
         await asyncio.wait_for(ready.wait(), 10)
         report = await run_simulation(
-            config, mosquitto.address, duration_s=4.0, speed=600, seed=3, params=PARAMS
+            config,
+            mosquitto.address,
+            duration_s=4.0,
+            speed=600,
+            seed=3,
+            params=PARAMS,
+            keys=DeviceKeys(device_keys_path(tmp_path / "hall.db")).lookup(config.hall.id),
         )
         assert report.violations == ()
         runtime = daemon.halls["t"]

@@ -16,7 +16,7 @@ from controller.config.model import DeviceKind, LinkKind
 from controller.daemon.process import Daemon, Extension
 from controller.daemon.runtime import HallRuntime
 from devices.availability import Availability
-from devices.hub import DeviceHub
+from devices.hub import RECONCILE_S, DeviceHub
 from devices.mqtt.link import Inbound, LinkConfig, MqttLink
 from devices.outbound import RETRY_DELAYS_S
 from devices.serial_devices import SerialDevices, build_buses
@@ -29,6 +29,7 @@ def hall_devices(
     followup_url: Callable[[HallRuntime, int], str | None] | None = None,
     *,
     retry_delays: tuple[float, ...] | None = None,
+    reconcile_s: float = RECONCILE_S,
 ) -> Extension:
     """A daemon extension that connects every hall's devices: MQTT ones through one link and
     hub per hall, RS-485 ones through a bus master per bus; both share one availability
@@ -40,7 +41,9 @@ def hall_devices(
             url = (lambda t, r=runtime: followup_url(r, t)) if followup_url else (lambda t: None)
             availability: Availability | None = None
             if any(d.link.value == "mqtt" for d in config.devices):
-                availability = _start_mqtt(daemon, tasks, stop, runtime, url, retry_delays)
+                availability = _start_mqtt(
+                    daemon, tasks, stop, runtime, url, retry_delays, reconcile_s
+                )
             if any(d.link.value == "serial" for d in config.devices):
                 serial = SerialDevices(
                     runtime,
@@ -61,6 +64,7 @@ def _start_mqtt(
     runtime: HallRuntime,
     url: Callable[[int], str | None],
     retry_delays: tuple[float, ...] | None,
+    reconcile_s: float,
 ) -> Availability:
     config = runtime.engine.config
     hub_box: list[DeviceHub] = []
@@ -95,6 +99,7 @@ def _start_mqtt(
         followup_url=url,
         keys=keys.lookup(runtime.hall_id),
         retry_delays=retry_delays or RETRY_DELAYS_S,
+        reconcile_s=reconcile_s,
     )
     hub_box.append(hub)
     daemon.hubs[runtime.hall_id] = hub

@@ -31,6 +31,7 @@ from controller.daemon.ownership import acquire_log_lock
 from controller.daemon.runtime import HallRuntime
 from controller.daemon.store_supervisor import StoreHealth, StoreSupervisor
 from controller.http.api import add_api_routes
+from controller.http.staff_photos import add_photo_routes
 from controller.store.group_commit import GroupCommitter
 from controller.store.sqlite import SqliteStore
 
@@ -125,6 +126,7 @@ class Daemon:
 
     async def _start_http(self) -> web.AppRunner:
         add_api_routes(self.app, self.halls, self.health)
+        add_photo_routes(self.app)
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.http_host, self.http_port)

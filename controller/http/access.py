@@ -37,7 +37,8 @@ SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
-PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/")
+# /public/: staff photos for the pads (亮牌 makes them public: controller.http.staff_photos).
+PUBLIC_PREFIXES: Final = ("/console/", "/healthz", "/api/v1/openapi.json", "/hcp/", "/public/")
 PUBLIC_ROUTES: Final = frozenset({("POST", "/api/v1/session"), ("GET", "/")})
 
 ROUTE_ROLES: Final[dict[tuple[str, str], Role]] = {

@@ -40,6 +40,8 @@ class FakeDevice:
         self.client: Any = None
         self.rid = 0
         self.auto_ack = True
+        self.drop_shows = False  # lose every show (a display behind a bad link)
+        self.dropped_shows = 0
         self.key: DeviceKey | None = None  # a pad's signing key (docs/protocol/mqtt.md 6.5)
         self.counter = 0
 
@@ -85,6 +87,9 @@ class FakeDevice:
 
     def _on_message(self, client: Any, topic: str, payload: bytes, qos: int, props: Any) -> int:
         message = proto.decode_down(payload)
+        if self.drop_shows and isinstance(message, proto.Show):
+            self.dropped_shows += 1  # lost on the way: never seen, never acked
+            return 0
         self.received.append(message)
         if self.auto_ack and isinstance(message, proto.Show | proto.PrintTicket | proto.Rebirth):
             self.send(proto.Ack(id=message.id, ok=True))

@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from devices.mqtt.tls import client_context
@@ -71,11 +72,21 @@ def register_simulate_command(subparsers: Any) -> None:
         help="JSON file {device id: broker password} (`hallctl broker-config --json` prints it)",
     )
     sim.add_argument("--ca-file", help="verify the broker's TLS certificate against this CA")
+    sim.add_argument(
+        "--device-keys",
+        type=Path,
+        help="the controller's <db>.device-keys file: the pads sign their ratings with it",
+    )
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(func=cmd_simulate)
 
 
+def _no_key(device: str) -> None:
+    return None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from controller.auth.device_keys import DeviceKeys
     from controller.cli.hallctl import run_async
     from controller.config.errors import ConfigError
     from controller.config.loader import load_config
@@ -104,6 +115,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     ca_file = args.ca_file or (config.mqtt.ca_file if config.mqtt.tls else "")
     tls = client_context(ca_file) if ca_file or config.mqtt.tls else None
+    keys = DeviceKeys(args.device_keys).lookup(config.hall.id) if args.device_keys else _no_key
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -122,6 +134,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 params=params,
                 passwords=passwords,
                 tls=tls,
+                keys=keys,
             )
         except FaultError as exc:
             print(f"simulate: {exc}", file=sys.stderr)

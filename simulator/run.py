@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.config.model import HallConfig
+from firmware_protocols.rating_mac import DeviceKey
 from simulator.checker import CheckResult, Violation, check
 from simulator.clock import SimClock
 from simulator.devices import Fleet, build_fleet
@@ -100,6 +101,7 @@ async def run_simulation(
     settle_s: float = SETTLE_S,
     passwords: Mapping[str, str] | None = None,
     tls: ssl.SSLContext | None = None,
+    keys: Callable[[str], DeviceKey | None] = lambda device: None,
 ) -> SimReport:
     """See the module docstring. Raises ``FaultError`` (before connecting) for a fault that
     cannot run, ``ValueError`` for a bad duration or speed."""
@@ -115,6 +117,7 @@ async def run_simulation(
         paper_low=params.kiosk_paper_low,
         passwords=passwords,
         tls=tls,
+        keys=keys,
     )
     injector = FaultInjector(fleet.by_id(), broker_restart=broker_restart)
     injector.validate(faults)

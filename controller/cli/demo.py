@@ -113,6 +113,7 @@ async def run_demo(
     db: Path | None = None,
     admin_password: str | None = None,
 ) -> int:
+    from controller.auth.device_keys import DeviceKeys, device_keys_path
     from controller.haochaping.service import Haochaping
     from controller.http.console import console_extension
     from simulator.params import SimParams
@@ -158,6 +159,7 @@ async def run_demo(
             if as_json:  # the live screen shows it otherwise; stdout stays one JSON object
                 print(f"console {url}/console/  login {DEMO_ADMIN} / {password}", file=sys.stderr)
             started = time.monotonic()
+            keys = DeviceKeys(device_keys_path(db_path))  # the daemon made the pads' keys
             sim = tasks.create_task(
                 run_simulation(
                     config,
@@ -168,6 +170,7 @@ async def run_demo(
                     stop=sim_stop,
                     params=SimParams(arrivals_per_hour=30.0),
                     passwords=broker.device_passwords(config),
+                    keys=keys.lookup(config.hall.id),
                 )
             )
             screen = (

@@ -136,6 +136,7 @@ _EVALUATION_KEYS = (
     "escalation_webhook",
     "call_webhook",
     "secrets_file",
+    "allow_unsigned_pads",
     "holidays",
     "adjusted_workdays",
     "calendar_years",
@@ -165,7 +166,7 @@ _MQTT_KEYS = (
     "cert_file",
     "key_file",
 )
-_HTTP_KEYS = ("host", "port")
+_HTTP_KEYS = ("host", "port", "public_url")
 
 _IDENT_RULE = "1 to 64 letters, digits, '-' or '_' (it appears in MQTT topics and logs)"
 _SYNTAX_HINTS = {
@@ -1122,6 +1123,7 @@ def _evaluation(t: _Table) -> Evaluation:
         escalation_webhook=t.text("escalation_webhook", "", check=_optional_url),
         call_webhook=t.text("call_webhook", "", check=_optional_url),
         secrets_file=t.text("secrets_file", ""),
+        allow_unsigned_pads=t.flag("allow_unsigned_pads", False),
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
         calendar_years=_calendar_years(t),
@@ -1345,4 +1347,5 @@ def _http(t: _Table) -> HttpSettings:
     return HttpSettings(
         host=t.text("host", "127.0.0.1", check=_non_empty),
         port=t.integer("port", 8080, check=_between(1, 65535)),
+        public_url=t.text("public_url", "", check=_optional_url).rstrip("/"),
     )

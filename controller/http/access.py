@@ -39,7 +39,8 @@ SESSION_COOKIE: Final = "hallctl_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
-# /public/, /api/v1/public/: 评价信息公开 (counts and rates only) and other citizens' pages.
+# /public/, /api/v1/public/: 评价信息公开 (counts and rates only) and other citizens' pages, and
+# the staff photos pads fetch (亮牌 makes them public: controller.http.staff_photos).
 PUBLIC_PREFIXES: Final = (
     "/console/",
     "/healthz",

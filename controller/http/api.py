@@ -95,6 +95,16 @@ def _hall(request: web.Request) -> HallRuntime | web.Response:
     return runtime
 
 
+def _as_staff(command: cmd.AnyCommand) -> cmd.AnyCommand:
+    """A rating entered through the API is the staff's word, never a pad's signed evidence:
+    whatever the body claims, it is recorded as such (and advances no pad's counter)."""
+    if isinstance(command, cmd.Rate):
+        return msgspec.structs.replace(command, evidence=cmd.Evidence.STAFF, signature=None)
+    if isinstance(command, cmd.MissEvaluation):
+        return msgspec.structs.replace(command, signature=None)
+    return command
+
+
 async def post_command(request: web.Request) -> web.Response:
     runtime = _hall(request)
     if isinstance(runtime, web.Response):
@@ -104,6 +114,7 @@ async def post_command(request: web.Request) -> web.Response:
         command = decode(body, _command_decoder, code="bad_command")
     except BadBody as bad:
         return bad.response
+    command = _as_staff(command)
     request[AUDIT_ACTION] = f"command:{permissions.tag_of(command)}"
     request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
     principal = request.get(PRINCIPAL)

@@ -197,8 +197,11 @@ async def test_forged_bad_rating_as_another_windows_pad_fails(hall: Hall, attack
     await heard(hall, attacker, "pad-2")
     state = hall.daemon.halls["demo"].state
     assert state.tickets[1].rating is None and state.totals.rated == 0
-    # The citizen's own press on the real pad is taken (no `already_evaluated`).
-    pad.send(proto.Rating(rid=2, rating_id="r1", ticket=1, level=proto.RatingLevel.SATISFIED))
+    # The citizen's own press on the real pad (signed, as pads sign) is taken (no
+    # `already_evaluated`).
+    pad.send(
+        pad.signed(proto.Rating(rid=2, rating_id="r1", ticket=1, level=proto.RatingLevel.SATISFIED))
+    )
     assert (await pad.reply_to(2)).ok
     assert hall.daemon.halls["demo"].state.tickets[1].rating is not None
 
@@ -209,7 +212,9 @@ async def test_fake_rating_timeout_fails(hall: Hall, attackers: Any) -> None:
     attacker.send("pad-1", proto.RatingTimeout(rid=1, ticket=1))
     await heard(hall, attacker, "kiosk-1")
     assert hall.daemon.halls["demo"].state.totals.not_evaluated == 0
-    pad.send(proto.Rating(rid=2, rating_id="r1", ticket=1, level=proto.RatingLevel.SATISFIED))
+    pad.send(
+        pad.signed(proto.Rating(rid=2, rating_id="r1", ticket=1, level=proto.RatingLevel.SATISFIED))
+    )
     assert (await pad.reply_to(2)).ok
 
 

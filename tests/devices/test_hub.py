@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.model import Device, DeviceKind, LinkKind
 from controller.core import commands as c
 from controller.daemon.device_links import mqtt_devices
@@ -46,10 +47,12 @@ class Hall:
     async def device(
         self, device: str, kind: str, *, birth: bool = True, login_as: str | None = None
     ) -> FakeDevice:
-        """A device on ``device``'s topics, logged in as itself or as ``login_as``."""
+        """A device on ``device`'s topics, logged in as itself or as ``login_as``; a pad holds
+        its signing key."""
         identity = Identity("demo", login_as or device)
         login = self.broker.login(identity) if identity in self.broker.passwords else None
         fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind, login)
+        fake.key = DeviceKeys(device_keys_path(self.daemon.db_path)).get("demo", device)
         await fake.connect(birth=birth)
         return fake
 
@@ -159,7 +162,7 @@ async def test_the_closed_loop(hall: Hall) -> None:
     assert invite.ticket == 1 and 25 <= invite.seconds <= 30 and invite.reasons
 
     rid = pad.next_rid()
-    pad.send(
+    rating = pad.signed(
         proto.Rating(
             rid=rid,
             rating_id="pad1-r1",
@@ -168,6 +171,7 @@ async def test_the_closed_loop(hall: Hall) -> None:
             reasons=["wait"],
         )
     )
+    pad.send(rating)
     assert (await pad.reply_to(rid)).ok
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.THANKS)
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.STAFF_CARD, within=8)
@@ -177,21 +181,17 @@ async def test_the_closed_loop(hall: Hall) -> None:
 
     # The pad lost the reply and re-sends the same rating under a new request id: recorded once.
     rid = pad.next_rid()
-    pad.send(
-        proto.Rating(
-            rid=rid,
-            rating_id="pad1-r1",
-            ticket=1,
-            level=proto.RatingLevel.DISSATISFIED,
-            reasons=["wait"],
-        )
-    )
+    pad.send(msgspec.structs.replace(rating, rid=rid))
     assert (await pad.reply_to(rid)).ok
     assert hall.daemon.halls["demo"].state.totals.rated == 1
     # A second, different rating for the same service is refused (一次一评).
     rid = pad.next_rid()
     pad.send(
-        proto.Rating(rid=rid, rating_id="pad1-r2", ticket=1, level=proto.RatingLevel.VERY_SATISFIED)
+        pad.signed(
+            proto.Rating(
+                rid=rid, rating_id="pad1-r2", ticket=1, level=proto.RatingLevel.VERY_SATISFIED
+            )
+        )
     )
     refused = await pad.reply_to(rid)
     assert not refused.ok and refused.code == "already_evaluated"
@@ -248,7 +248,9 @@ async def test_a_pad_cannot_rate_another_windows_service(hall: Hall) -> None:
     await press(caller, P.LOGIN, staff="1001")
     await press(caller, P.CALL_NEXT)
     await press(caller, P.FINISH)
-    pad2.send(proto.Rating(rid=5, rating_id="x", ticket=1, level=proto.RatingLevel.SATISFIED))
+    pad2.send(
+        pad2.signed(proto.Rating(rid=5, rating_id="x", ticket=1, level=proto.RatingLevel.SATISFIED))
+    )
     reply = await pad2.reply_to(5)
     assert not reply.ok and reply.code == "ticket_at_other_window"
     assert hall.daemon.halls["demo"].state.totals.rated == 0
@@ -264,7 +266,7 @@ async def test_pad_timeout_records_not_evaluated(hall: Hall) -> None:
     await press(caller, P.CALL_NEXT)
     await press(caller, P.FINISH)
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.INVITE)
-    pad.send(proto.RatingTimeout(rid=9, ticket=1))
+    pad.send(pad.signed(proto.RatingTimeout(rid=9, ticket=1)))
     assert (await pad.reply_to(9)).ok
     state = hall.daemon.halls["demo"].state
     assert state.totals.not_evaluated == 1 and state.totals.rated == 0

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
 from controller.config.model import HallConfig
@@ -113,8 +114,14 @@ async def admin_token(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hall_fleet(config: HallConfig, broker: MosquittoProcess) -> AsyncIterator[Fleet]:
-    fleet = build_fleet(config, broker.address, passwords=broker.device_passwords(config))
+async def hall_fleet(
+    config: HallConfig, broker: MosquittoProcess, db: Path | None = None
+) -> AsyncIterator[Fleet]:
+    """The hall's simulated devices, logged in with their passwords; with the daemon's ``db``,
+    the pads sign with its keys."""
+    keys = DeviceKeys(device_keys_path(db)).lookup(config.hall.id) if db else lambda d: None
+    passwords = broker.device_passwords(config)
+    fleet = build_fleet(config, broker.address, passwords=passwords, keys=keys)
     online = await fleet.start(within=15)
     assert online == len(list(fleet)), f"only {online} simulated devices connected"
     try:

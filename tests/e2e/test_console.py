@@ -49,7 +49,7 @@ async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
     db = tmp_path / "hall.db"
     running = await start_daemon(config, text, db)
     figures: dict[str, Any] = {}
-    async with hall_fleet(config, mosquitto) as fleet:
+    async with hall_fleet(config, mosquitto, db) as fleet:
         api = Api(running.url, await admin_token(running.url), hall)
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(

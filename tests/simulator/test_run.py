@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.model import HallConfig
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
@@ -72,6 +73,7 @@ async def test_a_busy_run_with_every_fault_against_the_real_controller_is_clean(
             broker_restart=mosquitto.restart,
             settle_s=4.0,
             passwords=passwords,
+            keys=DeviceKeys(device_keys_path(tmp_path / "hall.db")).lookup(config.hall.id),
         )
     summary = report.result.summary
     assert report.violations == ()

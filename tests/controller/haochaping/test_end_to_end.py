@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.loader import parse_config
 from controller.core import events as ev
 from controller.daemon.device_links import mqtt_devices
@@ -163,6 +164,7 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
             seed=3,
             params=PARAMS,
             passwords=mosquitto.device_passwords(config),
+            keys=DeviceKeys(device_keys_path(tmp_path / "hall.db")).lookup(config.hall.id),
         )
         assert report.violations == ()
         runtime = daemon.halls["t"]

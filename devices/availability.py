@@ -30,6 +30,7 @@ class DeviceStatus:
     last_error: str = ""
     failed_commands: int = 0
     printer: str = ""  # kiosks: paper ok/low/out, jam, cover open
+    misconfigured: str = ""  # online, but announced another kind than configured: no state
 
 
 @dataclass(slots=True)

@@ -48,6 +48,8 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from controller.core import commands as cmd
 from controller.core import events as ev
@@ -63,6 +65,8 @@ from devices.replies import ReplyCache
 from devices.throttle import QuietWarning, TokenBucket, Verdict
 from devices.views import THANKS_SECONDS, HallExtras, device_view
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols import rating_mac
+from firmware_protocols.rating_mac import DeviceKey, Signature
 
 log = logging.getLogger("hallctl.devices")
 
@@ -75,6 +79,10 @@ HALL_FLUSH_S: Final = {
     DeviceKind.CALLER: 5.0,
 }
 TIMER_S: Final = 0.1
+RECONCILE_S: Final = 10.0
+"""After a show's last retry failed, the device gets its full state again this much later
+(and again, while it stays online and acks nothing): any loss heals within this bound."""
+PRINT_ALERT_S: Final = 60
 MAX_IN_FLIGHT: Final = 4096
 STRANGER_LOG_EVERY_S: Final = 60.0
 # Test hook (tests/devices/test_hub_restart.py): SIGKILL the daemon right after a request's
@@ -129,6 +137,10 @@ class HubStats:
     wrong_kind: int = 0
     rate_limited: int = 0
     overloaded: int = 0
+    busy_acks: int = 0  # acks "busy": the command stays pending and is re-sent
+    print_failures: int = 0  # print_ticket acked with a failure
+    reconciliations: int = 0  # full shows re-sent to devices that acked none (RECONCILE_S)
+    bad_signatures: int = 0  # ratings refused unsigned or with a bad MAC (or let in unsigned)
     answered_from_log: int = 0  # re-sent rids answered from the log (e.g. after a restart)
     refusals: dict[str, int] = field(default_factory=dict)
 
@@ -145,8 +157,14 @@ class DeviceHub:
         followup_url: Callable[[int], str | None] = lambda ticket: None,
         clock: Callable[[], float] = time.monotonic,
         retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        keys: Callable[[str], DeviceKey | None] = lambda device: None,
+        reconcile_s: float = RECONCILE_S,
     ) -> None:
         self.hall = hall
+        self._keys = keys
+        self._reconcile_s = reconcile_s
+        self._unconfirmed: dict[str, float] = {}  # device -> when to send its state again
+        self._kiosk_alerts: dict[str, tuple[str, int]] = {}  # kiosk -> (notice, until ms)
         self.link = link
         self.config: HallConfig = hall.engine.config
         self._ids = ids or MonotonicIds()
@@ -196,6 +214,7 @@ class DeviceHub:
             while not stop.is_set():
                 now = self._clock()
                 self._resend_due(now)
+                self._reconcile(now)
                 self._fire_timers()
                 if now - expired >= 1.0:
                     expired = now
@@ -272,8 +291,7 @@ class DeviceHub:
             return
         self.availability.seen(device.id, now_ms)
         if isinstance(message, proto.Ack):
-            if self.outbound.ack(device.id, message.id, self._clock()) and not message.ok:
-                self.availability.error(device.id, f"{message.code}: {message.text}")
+            self._on_ack(device, message)
             return
         if isinstance(message, proto.PrinterStatus):
             self._on_printer(device, message)
@@ -323,15 +341,63 @@ class DeviceHub:
         rid = error.rid if error.rid is not None else 0
         self._reply(device_id, rid, False, error.reason.value, error.detail[:200])
 
-    def _on_birth(self, device: Device, birth: proto.Birth, now_ms: int) -> None:
-        if birth.kind.value != device.kind.value:
-            self.stats.wrong_kind += 1
-            self.availability.error(device.id, f"announced as {birth.kind.value}")
+    def _on_ack(self, device: Device, ack: proto.Ack) -> None:
+        command = self.outbound.pending(device.id, ack.id)
+        if command is None:
+            return  # a repeat, or for a command given up or replaced
+        if ack.code is proto.AckError.BUSY:
+            # "try again later" (3.1): it stays pending and goes again on the retry schedule.
+            self.stats.busy_acks += 1
             return
-        if self.availability.birth(
+        self.outbound.ack(device.id, ack.id, self._clock())
+        if ack.ok:
+            return
+        self.availability.error(device.id, f"{ack.code.value if ack.code else ''}: {ack.text}")
+        if isinstance(command, proto.PrintTicket):
+            self._print_failed(device, command, ack)
+
+    def _print_failed(self, device: Device, slip: proto.PrintTicket, ack: proto.Ack) -> None:
+        """The ticket stays issued (the kiosk's reply showed its number, the citizen may have
+        noted it): the kiosk screen says so for a minute and the console's device page names
+        the ticket, so staff can reprint it (``reprint``) or cancel it."""
+        self.stats.print_failures += 1
+        detail = ack.text or (ack.code.value if ack.code else "")
+        self.availability.error(
+            device.id, f"{slip.number}号票据打印失败（{detail}），请在控制台补打或取消"
+        )
+        log.warning(
+            "ticket slip not printed",
+            extra={"device": device.id, "number": slip.number, "detail": detail},
+        )
+        until = self.hall.now() + PRINT_ALERT_S * 1000
+        self._kiosk_alerts[device.id] = (
+            f"{slip.number}号票据打印失败，请记住您的号码，或到咨询台补打",
+            until,
+        )
+        self._send_state(device)
+
+    def _on_birth(self, device: Device, birth: proto.Birth, now_ms: int) -> None:
+        status = self.availability.devices[device.id]
+        changed = self.availability.birth(
             device.id, birth.session, now_ms, firmware=birth.fw, model=birth.model or ""
-        ):
+        )
+        if birth.kind.value != device.kind.value:
+            # Online (it is alive) but misconfigured: visible on the console, told why, and
+            # sent no state (it would not understand it).
+            self.stats.wrong_kind += 1
+            status.misconfigured = (
+                f"announced as {birth.kind.value}, configured as {device.kind.value}"
+            )
+            self.availability.error(device.id, status.misconfigured)
+            self.outbound.forget_device(device.id)
+            self._reply(
+                device.id, 0, False, "kind_mismatch", f"本设备在配置中是 {device.kind.value}"
+            )
+            return
+        if changed or status.misconfigured:
             log.info("device online", extra={"device": device.id, "session": birth.session})
+        status.misconfigured = ""
+        self._unconfirmed.pop(device.id, None)  # the full state goes now
         # Always answer a birth with the full state: the device just (re)started or we did.
         self.outbound.forget_device(device.id)
         self._send_state(device, force=True)
@@ -451,7 +517,10 @@ class DeviceHub:
             return await self._rating(device, message)
         assert isinstance(message, proto.RatingTimeout)
         self._check_pad_ticket(device, message.ticket)
-        _, reply_id = await self._submit(device, rid, cmd.MissEvaluation(ticket=message.ticket))
+        _, signature = self._evidence(device, message)
+        _, reply_id = await self._submit(
+            device, rid, cmd.MissEvaluation(ticket=message.ticket, signature=signature)
+        )
         return self._make_reply(rid, True, command_id=reply_id)
 
     async def _press(self, device: Device, press: proto.Press) -> proto.Reply:
@@ -513,6 +582,7 @@ class DeviceHub:
         if ticket is not None and ticket.rating_id and ticket.rating_id == rating.rating_id:
             self.stats.duplicates += 1  # re-sent after a lost reply: already recorded
             return self._make_reply(rating.rid, True)
+        evidence, signature = self._evidence(device, rating)
         _, reply_id = await self._submit(
             device,
             rating.rid,
@@ -522,6 +592,8 @@ class DeviceHub:
                 channel=cmd.RatingChannel.WINDOW_PAD,
                 reasons=tuple(rating.reasons),
                 rating_id=rating.rating_id,
+                evidence=evidence,
+                signature=signature,
             ),
         )
         assert device.window is not None
@@ -529,6 +601,33 @@ class DeviceHub:
         self._dirty_windows.add(device.window)
         self._schedule_window_flush()
         return self._make_reply(rating.rid, True, command_id=reply_id)
+
+    def _evidence(
+        self, device: Device, message: proto.Rating | proto.RatingTimeout
+    ) -> tuple[cmd.Evidence, cmd.PadSignature | None]:
+        """The pad's MAC checked against its key: the evidence recorded with the rating, or
+        ``Refused`` (``bad_signature``; ``unsigned_rating`` unless the hall allows unsigned
+        pads for a migration). The counter is checked by the engine, against the log."""
+        verdict = rating_mac.check(self._keys(device.id), self.config.hall.id, device.id, message)
+        if verdict is Signature.VALID:
+            assert message.key_id is not None and message.counter is not None
+            assert message.mac is not None
+            signature = cmd.PadSignature(
+                device=device.id,
+                key_id=message.key_id,
+                counter=message.counter,
+                mac=message.mac.hex(),
+            )
+            return cmd.Evidence.SIGNED, signature
+        self.stats.bad_signatures += 1
+        if verdict is Signature.UNSIGNED:
+            if self.config.evaluation.allow_unsigned_pads:
+                return cmd.Evidence.UNSIGNED, None
+            raise Refused("unsigned_rating", "评价器未签名，评价未记录，请联系管理员")
+        log.warning(
+            "rating with a bad signature", extra={"device": device.id, "check": verdict.value}
+        )
+        raise Refused("bad_signature", "评价签名无效，评价未记录，请联系管理员")
 
     def _check_pad_ticket(self, device: Device, ticket_id: int) -> Ticket | None:
         """A pad may only rate services finished at its own window."""
@@ -610,7 +709,7 @@ class DeviceHub:
 
     def _send_state(self, device: Device, *, force: bool = False) -> None:
         status = self.availability.devices[device.id]
-        if not status.online:
+        if not status.online or status.misconfigured:
             return  # its birth will bring the whole state
         if device.kind in _SHARED_VIEWS:
             # Every kiosk (hall screen) shows the same thing: compute it once per change.
@@ -622,6 +721,13 @@ class DeviceHub:
             view, changes_at = memo[1], None
         else:
             view, changes_at = device_view(self.hall.state, device, self.extras, self.hall.now())
+        alert = self._kiosk_alerts.get(device.id)
+        if alert is not None and isinstance(view, proto.KioskState):
+            if self.hall.now() < alert[1]:
+                view = msgspec.structs.replace(view, notice=alert[0])
+                changes_at = alert[1]
+            else:
+                del self._kiosk_alerts[device.id]
         if changes_at is not None:
             self._timers[device.id] = changes_at
         if not force and self._last_sent.get(device.id) == view:
@@ -636,9 +742,20 @@ class DeviceHub:
         self.outbound.track(device_id, message, self._clock())
         self._publish(device_id, message)
 
+    def _reconcile(self, now: float) -> None:
+        """Steady-state reconciliation: a device whose show was never acked gets its whole
+        state again (new id, new ver), until one is acked or it goes offline."""
+        for device_id, due in list(self._unconfirmed.items()):
+            if due <= now:
+                del self._unconfirmed[device_id]
+                self.stats.reconciliations += 1
+                self._send_state(self.devices[device_id], force=True)
+
     def _resend_due(self, now: float) -> None:
         for device_id, message, gave_up in self.outbound.due(now):
             if gave_up:
+                if isinstance(message, proto.Show):
+                    self._unconfirmed[device_id] = now + self._reconcile_s
                 self.stats.command_failures += 1
                 status = self.availability.devices[device_id]
                 status.failed_commands += 1

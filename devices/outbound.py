@@ -82,6 +82,11 @@ class OutboundCommands:
         self.acked += 1
         return True
 
+    def pending(self, device: str, command_id: int) -> proto.DownMessage | None:
+        """The device's unacknowledged command ``command_id``, if there is one."""
+        pending = self._pending.get(command_id)
+        return pending.message if pending is not None and pending.device == device else None
+
     def forget_device(self, device: str) -> None:
         """The device went offline: its birth will bring a full re-send."""
         for command_id in self._by_device.pop(device, set()):

@@ -271,7 +271,10 @@ class SerialDevices:
         try:
             await self.hall.submit(
                 cmd.Rate(
-                    ticket=runtime.last_finished, level=level, channel=cmd.RatingChannel.WINDOW_PAD
+                    ticket=runtime.last_finished,
+                    level=level,
+                    channel=cmd.RatingChannel.WINDOW_PAD,
+                    evidence=cmd.Evidence.LEGACY_SERIAL,  # the bus cannot sign: say so
                 )
             )
             if window_number is not None:

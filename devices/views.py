@@ -87,6 +87,16 @@ class HallExtras:
         return windows
 
 
+def photo_url(config: HallConfig, staff_id: str, photo: str) -> str | None:
+    """The absolute URL a pad fetches the staff photo (亮牌) from: the configured URL as it
+    is, or the controller's public route under ``[http] public_url``; None without either."""
+    if photo.startswith(("http://", "https://")):
+        return photo
+    if not photo or not config.http.public_url:
+        return None
+    return f"{config.http.public_url}/public/{config.hall.id}/staff/{staff_id}/photo"
+
+
 def window_name(state: HallState, number: int) -> str:
     """The window's configured name (e.g. 综合窗口), for the staff card."""
     return state.window_names.get(number) or f"{number}号窗口"
@@ -151,7 +161,7 @@ def evaluator_view(
         window=name,
         staff_name=staff.name if staff else None,
         staff_id=staff.id if staff else None,
-        photo=f"/api/v1/staff/{staff.id}/photo" if staff and staff.photo else None,
+        photo=photo_url(config, staff.id, staff.photo) if staff else None,
     )
     thanks_until = extras.thanks_until_ms.get(window_number, 0)
     if now_ms < thanks_until:

@@ -135,6 +135,10 @@ Name = Annotated[str, Meta(max_length=64)]
 Text = Annotated[str, Meta(max_length=256)]
 Url = Annotated[str, Meta(max_length=512)]
 TicketNumber = Annotated[str, Meta(min_length=1, max_length=16)]
+Counter = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+"""A pad's signing counter: grows with every signed message, kept in non-volatile memory."""
+Mac = Annotated[bytes, Meta(min_length=32, max_length=32)]
+"""HMAC-SHA256, all 32 bytes (MessagePack bin)."""
 
 
 class DeviceKind(enum.Enum):
@@ -313,6 +317,11 @@ class PrinterStatus(Message, tag="printer_status", kw_only=True, frozen=True):
     cover_open: bool = False
 
 
+def _check_signed(counter: int | None, key_id: str | None, mac: bytes | None) -> None:
+    if len({counter is None, key_id is None, mac is None}) != 1:
+        raise ValueError("signature: give all of `counter`, `key_id`, `mac` or none")
+
+
 class Rating(Message, tag="rating", kw_only=True, frozen=True):
     """A citizen's rating of ``ticket``. ``rating_id`` is made once by the pad and kept on every
     re-send (even after a reboot), so the controller counts it once; ``rid`` is new per send.
@@ -325,6 +334,14 @@ class Rating(Message, tag="rating", kw_only=True, frozen=True):
     level: RatingLevel
     reasons: Annotated[list[Key], Meta(max_length=16)] = []
     age_ms: U63 | None = None
+    counter: Counter | None = None  # signature (firmware_protocols.rating_mac): all three
+    key_id: Key | None = None  # or none
+    mac: Mac | None = None
+
+    def __post_init__(self) -> None:
+        if self.reasons and not self.level <= RatingLevel.DISSATISFIED:
+            raise ValueError("rating: `reasons` are for 差评 (level 1-2) only")
+        _check_signed(self.counter, self.key_id, self.mac)
 
 
 class RatingTimeout(Message, tag="rating_timeout", kw_only=True, frozen=True):
@@ -332,6 +349,12 @@ class RatingTimeout(Message, tag="rating_timeout", kw_only=True, frozen=True):
 
     rid: RequestId
     ticket: TicketId
+    counter: Counter | None = None  # signed like a rating
+    key_id: Key | None = None
+    mac: Mac | None = None
+
+    def __post_init__(self) -> None:
+        _check_signed(self.counter, self.key_id, self.mac)
 
 
 class RebirthRequest(Message, tag="rebirth_request", kw_only=True, frozen=True):

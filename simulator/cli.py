@@ -12,8 +12,10 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
+from devices.mqtt.tls import client_context
 from simulator.faults import Fault, FaultError
 from simulator.params import ParamsError, SimParams
 
@@ -65,11 +67,26 @@ def register_simulate_command(subparsers: Any) -> None:
         default=[],
         help="KIND:DEVICE@AT[+SECONDS], e.g. drop:w03-pad@10+5 (repeatable)",
     )
+    sim.add_argument(
+        "--passwords",
+        help="JSON file {device id: broker password} (`hallctl broker-config --json` prints it)",
+    )
+    sim.add_argument("--ca-file", help="verify the broker's TLS certificate against this CA")
+    sim.add_argument(
+        "--device-keys",
+        type=Path,
+        help="the controller's <db>.device-keys file: the pads sign their ratings with it",
+    )
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(func=cmd_simulate)
 
 
+def _no_key(device: str) -> None:
+    return None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from controller.auth.device_keys import DeviceKeys
     from controller.cli.hallctl import run_async
     from controller.config.errors import ConfigError
     from controller.config.loader import load_config
@@ -91,6 +108,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     broker = args.broker or (config.mqtt.host, config.mqtt.port)
+    try:
+        passwords = _passwords(args.passwords) if args.passwords else None
+    except (OSError, ValueError) as exc:
+        print(f"simulate: --passwords: {exc}", file=sys.stderr)
+        return 2
+    ca_file = args.ca_file or (config.mqtt.ca_file if config.mqtt.tls else "")
+    tls = client_context(ca_file) if ca_file or config.mqtt.tls else None
+    keys = DeviceKeys(args.device_keys).lookup(config.hall.id) if args.device_keys else _no_key
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -107,6 +132,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 faults=args.fault,
                 stop=stop,
                 params=params,
+                passwords=passwords,
+                tls=tls,
+                keys=keys,
             )
         except FaultError as exc:
             print(f"simulate: {exc}", file=sys.stderr)
@@ -118,6 +146,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
 
     return run_async(main)
+
+
+def _passwords(path: str) -> dict[str, str]:
+    """{device: password} from a JSON file: a plain map, or broker-config's ``--json`` output."""
+    with open(path, encoding="utf-8") as source:
+        data = json.load(source)
+    if isinstance(data, dict) and isinstance(data.get("issued"), list):
+        return {row["device"]: row["password"] for row in data["issued"] if row.get("device")}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("expected a JSON object of device id -> password")
+    return dict(data)
 
 
 def format_report(data: dict[str, Any]) -> str:

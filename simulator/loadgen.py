@@ -42,6 +42,9 @@ class WindowDevices:
     service: str
 
 
+LOAD_CONNECTIONS = 4  # publishing connections the devices share (plus one receiving)
+
+
 @dataclass(frozen=True, slots=True)
 class LoadPlan:
     host: str
@@ -52,7 +55,8 @@ class LoadPlan:
     rate: float  # requests per second offered (0: as fast as the replies allow)
     duration_s: float
     warmup_s: float = 2.0
-    connections: int = 4
+    connections: int = LOAD_CONNECTIONS
+    logins: tuple[tuple[str, str], ...] = ()  # one per publisher, then the receiver; () no login
 
 
 @dataclass(slots=True)
@@ -109,8 +113,10 @@ class LoadResult:
         }
 
 
-async def _connect(plan: LoadPlan, name: str) -> Any:
+async def _connect(plan: LoadPlan, name: str, n: int) -> Any:
     client = gmqtt.Client(f"{name}-{time.monotonic_ns()}")
+    if plan.logins:  # the broker names the client after the user (one per connection)
+        client.set_auth_credentials(*plan.logins[n])
     await client.connect(plan.host, plan.port, keepalive=60)
     return client
 
@@ -126,8 +132,8 @@ async def generate(plan: LoadPlan) -> dict[str, Any]:
     result = LoadResult()
     measuring = False
     rid_counter = 0
-    publishers = [await _connect(plan, f"load-pub-{i}") for i in range(plan.connections)]
-    receiver = await _connect(plan, "load-sub")
+    publishers = [await _connect(plan, f"load-pub-{i}", i) for i in range(plan.connections)]
+    receiver = await _connect(plan, "load-sub", plan.connections)
     ack_pub = publishers[0]
 
     def publish(device: str, message: proto.UpMessage, qos: int = 0) -> None:
@@ -329,12 +335,15 @@ async def relay(
     pads: dict[str, str],
     stop: asyncio.Event,
     ready: Callable[[], None] = lambda: None,
+    login: tuple[str, str] | None = None,
 ) -> None:
     """Answer every request like the controller would, without deciding anything: the same
     replies, shows and prints a real request causes (one message for one message), so the
     difference to ``hallctl bench``'s daemon phases is the engine, the log and the hub."""
     ids = MonotonicIds()
     client = gmqtt.Client(f"relay-{time.monotonic_ns()}")
+    if login is not None:  # the hall controller's identity: the relay stands in for it
+        client.set_auth_credentials(*login)
     ticket = 0
 
     def show(device: str, state: proto.DeviceState) -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.config.model import HallConfig
+from firmware_protocols.rating_mac import DeviceKey
 from simulator.checker import CheckResult, Violation, check
 from simulator.clock import SimClock
 from simulator.devices import Fleet, build_fleet
@@ -97,6 +99,9 @@ async def run_simulation(
     params: SimParams | None = None,
     broker_restart: BrokerRestart | None = None,
     settle_s: float = SETTLE_S,
+    passwords: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    keys: Callable[[str], DeviceKey | None] = lambda device: None,
 ) -> SimReport:
     """See the module docstring. Raises ``FaultError`` (before connecting) for a fault that
     cannot run, ``ValueError`` for a bad duration or speed."""
@@ -110,6 +115,9 @@ async def run_simulation(
         time_scale=1.0 / speed,
         paper=params.kiosk_paper,
         paper_low=params.kiosk_paper_low,
+        passwords=passwords,
+        tls=tls,
+        keys=keys,
     )
     injector = FaultInjector(fleet.by_id(), broker_restart=broker_restart)
     injector.validate(faults)

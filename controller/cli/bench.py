@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,13 @@ def _load_process(conn: Any, plan: Any) -> None:
 
 
 def _relay_process(
-    host: str, port: int, displays: dict[str, str], pads: dict[str, str], ready: Any, stop: Any
+    host: str,
+    port: int,
+    displays: dict[str, str],
+    pads: dict[str, str],
+    ready: Any,
+    stop: Any,
+    login: tuple[str, str] | None = None,
 ) -> None:
     import uvloop
 
@@ -112,7 +119,9 @@ def _relay_process(
 
     async def main() -> None:
         done = asyncio.Event()
-        task = asyncio.create_task(relay(host, port, HALL, displays, pads, done, ready.set))
+        task = asyncio.create_task(
+            relay(host, port, HALL, displays, pads, done, ready.set, login=login)
+        )
         await asyncio.to_thread(stop.wait)
         done.set()
         await task
@@ -134,14 +143,26 @@ async def _run_load(plan: Any) -> dict[str, Any]:
     return result
 
 
-async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any]:
+async def run_bench(
+    devices: int, duration: float, rate: float, *, secure: bool = True
+) -> dict[str, Any]:
+    """``secure``: the broker runs as a hall's does (passwords, ACL; docs/security.md); False
+    is the opt-out that measures what that costs (docs/benchmarks.md)."""
+    from devices.mqtt.identity import Identity
     from devices.mqtt.mosquitto_process import HALL_BROKER_CONFIG, MosquittoProcess
-    from simulator.loadgen import LoadPlan
+    from simulator.loadgen import LOAD_CONNECTIONS, LoadPlan
 
-    broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG)
+    broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG, secure=secure)
     await asyncio.to_thread(broker.start)
     try:
         config, windows, kiosks = bench_hall(devices, broker.host, broker.port)
+        config = replace(config, mqtt=await asyncio.to_thread(broker.settings, config))
+        connections = LOAD_CONNECTIONS
+        logins: tuple[tuple[str, str], ...] = ()
+        controller: tuple[str, str] | None = None
+        if secure:
+            logins = await asyncio.to_thread(broker.grant_loadgen, HALL, connections + 1)
+            controller = broker.login(Identity(HALL))
         total = len(config.devices)
 
         def plan(offered: float) -> LoadPlan:
@@ -153,6 +174,8 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
                 kiosks=tuple(kiosks),
                 rate=offered,
                 duration_s=duration,
+                connections=connections,
+                logins=logins,
             )
 
         # 1. Baseline: a bare relay, same pattern, saturated.
@@ -167,6 +190,7 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
                 {w.caller: w.pad for w in windows},
                 relay_ready,
                 stop_relay,
+                controller,
             ),
         )
         relay.start()
@@ -220,6 +244,7 @@ async def run_bench(devices: int, duration: float, rate: float) -> dict[str, Any
         await asyncio.to_thread(broker.close)
     baseline_rate = baseline["sustained_msgs_per_s"]
     return {
+        "broker": "secured (passwords, ACL)" if secure else "open (opt-out)",
         "devices": total,
         "windows": len(windows),
         "offered_msgs_per_s": steady["offered_msgs_per_s"],
@@ -257,6 +282,11 @@ def register_bench_command(subparsers: Any) -> None:
     bench.add_argument("--devices", type=int, default=2000)
     bench.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     bench.add_argument("--rate", type=float, default=2000.0, help="offered messages/s (steady)")
+    bench.add_argument(
+        "--open-broker",
+        action="store_true",
+        help="no passwords and no ACL on the private broker (to measure what they cost)",
+    )
     bench.add_argument("--json", action="store_true", help="one line of JSON")
     bench.set_defaults(func=_cmd_bench)
 
@@ -273,7 +303,9 @@ def _cmd_bench(args: Any) -> int:
         return 2
 
     async def main() -> int:
-        result = await run_bench(args.devices, args.duration, args.rate)
+        result = await run_bench(
+            args.devices, args.duration, args.rate, secure=not args.open_broker
+        )
         print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
         return 0
 

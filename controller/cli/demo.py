@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config.loader import parse_config
-from controller.config.model import HallConfig, MqttSettings
+from controller.config.model import HallConfig
 from controller.core.queries import HallView, hall_view
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
@@ -44,11 +44,12 @@ class DemoError(Exception):
 
 
 def start_broker() -> Any:
-    """A private broker: Mosquitto when installed (the real thing, as in production)."""
+    """A private broker: Mosquitto when installed (the real thing, as in production), secured
+    as a hall's broker is: per-device passwords and ACL, and a TLS listener (docs/security.md)."""
     from devices.mqtt.mosquitto_process import HALL_BROKER_CONFIG, BrokerError, MosquittoProcess
 
     try:
-        broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG)
+        broker = MosquittoProcess(extra_config=HALL_BROKER_CONFIG, secure=True, tls=True)
         broker.start()
     except BrokerError as exc:
         raise DemoError(f"{exc}. Install it with: sudo apt-get install mosquitto") from exc
@@ -112,6 +113,7 @@ async def run_demo(
     db: Path | None = None,
     admin_password: str | None = None,
 ) -> int:
+    from controller.auth.device_keys import DeviceKeys, device_keys_path
     from controller.haochaping.service import Haochaping
     from controller.http.booking_api import booking_extension
     from controller.http.console import console_extension
@@ -127,7 +129,15 @@ async def run_demo(
     print(_log_note(db_path, kept=db is not None, ended=False), file=sys.stderr)
     try:
         config: HallConfig = parse_config(text, source=str(hall_file))
-        config = replace(config, mqtt=MqttSettings(host=broker.host, port=broker.port))
+        # The controller logs in over TLS with the demo CA; the simulated devices with their
+        # own passwords on the plain listener (as cheap devices on the hall's own LAN would).
+        controller = broker.settings(config)
+        config = replace(
+            config,
+            mqtt=replace(
+                controller, port=broker.tls_port, tls=True, ca_file=broker.tls_files.ca_file
+            ),
+        )
         haochaping = Haochaping(db_path)  # 差评 cases, statistics, the QR 追评 link
         daemon = Daemon(
             [HallSource(config, text)],
@@ -151,6 +161,7 @@ async def run_demo(
             if as_json:  # the live screen shows it otherwise; stdout stays one JSON object
                 print(f"console {url}/console/  login {DEMO_ADMIN} / {password}", file=sys.stderr)
             started = time.monotonic()
+            keys = DeviceKeys(device_keys_path(db_path))  # the daemon made the pads' keys
             sim = tasks.create_task(
                 run_simulation(
                     config,
@@ -160,6 +171,8 @@ async def run_demo(
                     seed=seed,
                     stop=sim_stop,
                     params=SimParams(arrivals_per_hour=30.0),
+                    passwords=broker.device_passwords(config),
+                    keys=keys.lookup(config.hall.id),
                 )
             )
             screen = (

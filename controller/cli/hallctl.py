@@ -100,10 +100,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 2
     db = Path(args.db) if args.db else resolve_db_path(sources[0])
-    from controller.daemon.device_links import mqtt_devices
+    from controller.daemon.device_links import link_config, mqtt_devices
     from controller.haochaping.service import Haochaping
     from controller.http.booking_api import booking_extension
     from controller.http.console import console_extension
+    from devices.mqtt.credentials import CredentialsError
+
+    try:  # the broker login of every hall with MQTT devices, before anything starts
+        for source in sources:
+            if any(d.link.value == "mqtt" for d in source.config.devices):
+                link_config(source.config, db)
+    except (CredentialsError, OSError, ValueError) as exc:  # ssl errors are OSErrors
+        print(f"run: {exc}", file=sys.stderr)
+        return 2
 
     haochaping = Haochaping(db)  # first: its keys sign the QR codes the hub prints
     daemon = Daemon(
@@ -203,7 +212,14 @@ def _register_bench(subparsers: Any) -> None:
     register_bench_command(subparsers)
 
 
+def _register_broker(subparsers: Any) -> None:
+    from controller.cli.broker import register_broker_commands
+
+    register_broker_commands(subparsers)
+
+
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [
+    _register_broker,
     _register_demo,
     _register_simulate,
     _register_report,

@@ -141,6 +141,7 @@ _EVALUATION_KEYS = (
     "escalation_webhook",
     "call_webhook",
     "secrets_file",
+    "allow_unsigned_pads",
     "holidays",
     "adjusted_workdays",
     "calendar_years",
@@ -158,8 +159,19 @@ _REPORTING_KEYS = (
     "max_backoff_seconds",
 )
 _STORE_KEYS = ("kind", "path", "dsn", "snapshot_every_events")
-_MQTT_KEYS = ("host", "port", "username", "password")
-_HTTP_KEYS = ("host", "port")
+_MQTT_KEYS = (
+    "host",
+    "port",
+    "username",
+    "password",
+    "login",
+    "credentials_file",
+    "tls",
+    "ca_file",
+    "cert_file",
+    "key_file",
+)
+_HTTP_KEYS = ("host", "port", "public_url")
 _SLOT_KEYS = ("slot_minutes", "capacity", "days_ahead", "cutoff_minutes", "windows")
 _APPOINTMENT_KEYS = (
     "enabled",
@@ -1133,6 +1145,7 @@ def _evaluation(t: _Table) -> Evaluation:
         escalation_webhook=t.text("escalation_webhook", "", check=_optional_url),
         call_webhook=t.text("call_webhook", "", check=_optional_url),
         secrets_file=t.text("secrets_file", ""),
+        allow_unsigned_pads=t.flag("allow_unsigned_pads", False),
         holidays=_dates(t, "holidays"),
         adjusted_workdays=_dates(t, "adjusted_workdays"),
         calendar_years=_calendar_years(t),
@@ -1411,16 +1424,37 @@ def _store(t: _Table) -> StoreSettings:
 
 
 def _mqtt(t: _Table) -> MqttSettings:
-    return MqttSettings(
+    if t.has("password"):
+        # The configuration text is recorded in the event log: a password would be kept there.
+        t.fail(
+            "password",
+            "the MQTT password is not kept in the configuration (its text is recorded in the "
+            "event log); `hallctl broker-config` writes it to the credentials file "
+            "(<db>.mqtt-credentials, or [mqtt] credentials_file)",
+        )
+    mqtt = MqttSettings(
         host=t.text("host", "127.0.0.1", check=_non_empty),
         port=t.integer("port", 1883, check=_between(1, 65535)),
         username=t.text("username", ""),
-        password=t.text("password", ""),
+        login=t.flag("login", True),
+        credentials_file=t.text("credentials_file", ""),
+        tls=t.flag("tls", False),
+        ca_file=t.text("ca_file", ""),
+        cert_file=t.text("cert_file", ""),
+        key_file=t.text("key_file", ""),
     )
+    if t.ok("tls", "ca_file", "cert_file") and not mqtt.tls:
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(mqtt, key):
+                t.fail(key, "only used with tls = true")
+    if t.ok("cert_file", "key_file") and bool(mqtt.cert_file) != bool(mqtt.key_file):
+        t.fail("key_file" if mqtt.cert_file else "cert_file", "cert_file and key_file go together")
+    return mqtt
 
 
 def _http(t: _Table) -> HttpSettings:
     return HttpSettings(
         host=t.text("host", "127.0.0.1", check=_non_empty),
         port=t.integer("port", 8080, check=_between(1, 65535)),
+        public_url=t.text("public_url", "", check=_optional_url).rstrip("/"),
     )

@@ -171,6 +171,9 @@ class Evaluation:
     escalation_webhook: str = ""  # POSTed a JSON notice for every overdue step; empty: none
     call_webhook: str = ""  # 回访 masked call-through: POSTed case id and phone; empty: none
     secrets_file: str = ""  # HMAC and encryption keys; empty: "<db file>.secrets", generated
+    # Pads without a signing key may rate (recorded as evidence "unsigned"): for a migration
+    # only; otherwise their ratings are refused with ``unsigned_rating``.
+    allow_unsigned_pads: bool = False
     holidays: tuple[date, ...] = ()  # for years chinese-calendar does not cover yet
     adjusted_workdays: tuple[date, ...] = ()  # 调休 working weekends, likewise
     calendar_years: tuple[int, ...] = ()  # years whose official notice is typed in above
@@ -279,9 +282,22 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
+    """The hall broker and how the controller logs in (docs/security.md).
+
+    The password is never in the configuration (its text is recorded in the event log): it is
+    read from ``credentials_file`` (default ``<db>.mqtt-credentials``, written by ``hallctl
+    broker-config``). ``password`` is only ever set by code (the demo, tests), never from TOML.
+    """
+
     host: str = "127.0.0.1"
     port: int = 1883
-    username: str = ""
+    username: str = ""  # default "c/{hall}", the controller's client id
+    login: bool = True  # log in with the credentials file; false: an open test broker only
+    credentials_file: str = ""
+    tls: bool = False
+    ca_file: str = ""  # the CA that signed the broker's certificate; empty: the system's CAs
+    cert_file: str = ""  # a client certificate, when the broker asks for one
+    key_file: str = ""
     password: str = ""
 
 
@@ -289,6 +305,9 @@ class MqttSettings:
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # How devices and phones reach this controller, e.g. "http://192.168.10.2:8080": pads get
+    # the staff photo (亮牌) at {public_url}/public/{hall}/staff/{id}/photo. Empty: no photo.
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ class AlertKind(enum.Enum):
     CASE_OVERDUE = "case_overdue"  # 差评处理超期
     CALENDAR = "calendar"  # 官方节假日数据即将用完
     STORE_UNWRITABLE = "store_unwritable"  # 事件日志无法写入 (disk full, I/O error, read-only)
+    MQTT_LOGIN_REFUSED = "mqtt_login_refused"  # 消息服务器拒绝控制器登录
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -56,9 +57,11 @@ def hall_alerts(
     overdue: Iterable[OverdueCase] = (),
     calendar: CalendarCoverage | None = None,
     store_problem: Alert | None = None,
+    link_problem: Alert | None = None,
 ) -> list[Alert]:
-    """``store_problem``: the log cannot be written; it comes first, it stops the whole hall."""
-    alerts: list[Alert] = [store_problem] if store_problem is not None else []
+    """``store_problem``: the log cannot be written; it comes first, it stops the whole hall.
+    ``link_problem``: the broker refuses the controller's login; no device hears the hall."""
+    alerts: list[Alert] = [a for a in (store_problem, link_problem) if a is not None]
     for device in devices:
         where = f"{device.window}号窗口 " if device.window is not None else ""
         if not device.online:

@@ -53,6 +53,26 @@ class RatingChannel(enum.Enum):
     SMS = "sms"
 
 
+class Evidence(enum.Enum):
+    """How a rating's origin is proven; recorded with it and carried into the 好差评 record."""
+
+    SIGNED = "signed"  # the pad's HMAC-SHA256 over the rating, checked before recording
+    UNSIGNED = "unsigned"  # a pad without a key, let in by [evaluation] allow_unsigned_pads
+    LEGACY_SERIAL = "legacy_serial"  # an RS-485 pad: the bus has no cryptography
+    QR_TOKEN = "qr_token"  # 追评 through the ticket's signed QR token
+    STAFF = "staff"  # entered through the authenticated API or console
+
+
+class PadSignature(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The signed evidence of a pad's message: whose key, which counter, the MAC (hex).
+    The counter must grow per (device, key_id): the state folds its high-water mark."""
+
+    device: str
+    key_id: str
+    counter: int
+    mac: str
+
+
 class RaterKind(enum.Enum):
     """Who rated (national data element): a person or a legal person (法人)."""
 
@@ -250,6 +270,8 @@ class Rate(Command, frozen=True, tag="rate"):
     rating_id: str = ""
     rater_sealed: str = ""
     rater_kind: RaterKind | None = None
+    evidence: Evidence | None = None
+    signature: PadSignature | None = None  # with evidence SIGNED
 
 
 class FollowUpRate(Command, frozen=True, tag="follow_up_rate"):
@@ -340,6 +362,7 @@ class MissEvaluation(Command, frozen=True, tag="miss_evaluation"):
     """The pad's rating window closed with no press: record 'not evaluated'."""
 
     ticket: int
+    signature: PadSignature | None = None  # a signed rating_timeout
 
 
 class Tick(Command, frozen=True, tag="tick"):

@@ -658,16 +658,32 @@ class HallEngine:
         ticket = self._ticket(ticket_id, R.EVALUATION_CLOSED)
         if ticket.evaluation is EvaluationState.NONE:
             raise Rejected(R.NOT_FINISHED, f"{ticket.number} has not been served")
+        if ticket.evaluation is EvaluationState.RATED:
+            raise Rejected(R.ALREADY_EVALUATED, f"{ticket.number} is rated already")
         if ticket.evaluation is not EvaluationState.AWAITING:
-            raise Rejected(
-                R.ALREADY_EVALUATED, f"{ticket.number} is {ticket.evaluation.value} already"
-            )
+            # Recorded "not evaluated" (by the pad's timeout or when window + allowance ran
+            # out): for a rating that comes now, the rating window is closed.
+            raise Rejected(R.EVALUATION_CLOSED, f"the rating window of {ticket.number} closed")
         assert ticket.done_at is not None
         if now > ticket.done_at + self.state.evaluation_window_ms:
             raise Rejected(R.EVALUATION_CLOSED, f"the rating window of {ticket.number} closed")
         return ticket
 
+    def _fresh_counter(self, signature: cmd.PadSignature | None) -> None:
+        """Each signed counter of a pad and key is accepted once (``counter_fresh``): a copy
+        of an old message (a replay) is refused."""
+        if signature is None:
+            return
+        if not self.state.counter_fresh(signature.device, signature.key_id, signature.counter):
+            last = self.state.pad_counter(signature.device, signature.key_id)
+            raise Rejected(
+                R.REPLAYED_COUNTER,
+                f"counter {signature.counter} of {signature.device} was used or is too old "
+                f"(highest {last})",
+            )
+
     def _rate(self, c: cmd.Rate, now: int) -> list[ev.AnyEvent]:
+        self._fresh_counter(c.signature)
         ticket = self._evaluable(c.ticket, now)
         assert (ticket.evaluation, EvaluationOp.RATE) in EVALUATION_TRANSITIONS
         self._check_rating_content(c.reasons, c.text)
@@ -718,6 +734,8 @@ class HallEngine:
             case_number=case_number,
             rater_sealed=c.rater_sealed,
             rater_kind=c.rater_kind,
+            evidence=c.evidence if isinstance(c, cmd.Rate) else cmd.Evidence.QR_TOKEN,
+            signature=c.signature if isinstance(c, cmd.Rate) else None,
         )
 
     def _open_case(self, rated: ev.ServiceRated, ticket: Ticket) -> list[ev.AnyEvent]:
@@ -862,8 +880,9 @@ class HallEngine:
         return out
 
     def _miss(self, c: cmd.MissEvaluation, now: int) -> list[ev.AnyEvent]:
+        self._fresh_counter(c.signature)
         ticket = self._evaluable(c.ticket, now)
-        return [ev.EvaluationMissed(at=now, ticket=ticket.id)]
+        return [ev.EvaluationMissed(at=now, ticket=ticket.id, signature=c.signature)]
 
     def _tick(self, c: cmd.Tick, now: int) -> list[ev.AnyEvent]:
         """Close rating windows that ran out (the pad never answered); escalate overdue 差评

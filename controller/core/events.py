@@ -15,6 +15,8 @@ from controller.config.model import PriorityClass
 from controller.core.commands import (
     BookingChannel,
     ContactPurpose,
+    Evidence,
+    PadSignature,
     RaterKind,
     RatingChannel,
     RatingLevel,
@@ -200,6 +202,8 @@ class ServiceRated(Event, frozen=True, tag="service_rated"):
     case_number: str = ""  # 办件编号: the business system's, or generated (records.py)
     rater_sealed: str = ""  # encrypted identity (controller.haochaping.privacy); "" anonymous
     rater_kind: RaterKind | None = None
+    evidence: Evidence | None = None  # None: recorded before evidence was kept
+    signature: PadSignature | None = None  # the pad's counter, key id and MAC (evidence SIGNED)
 
 
 class CaseNumberSet(Event, frozen=True, tag="case_number_set"):
@@ -288,6 +292,7 @@ class CaseEscalated(Event, frozen=True, tag="case_escalated"):
 
 class EvaluationMissed(Event, frozen=True, tag="evaluation_missed"):
     ticket: int
+    signature: PadSignature | None = None  # the pad's signed rating_timeout; None: by time
 
 
 class DayClosed(Event, frozen=True, tag="day_closed"):

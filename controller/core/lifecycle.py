@@ -261,6 +261,7 @@ class RejectReason(enum.Enum):
     NOT_FINISHED = "not_finished"
     ALREADY_EVALUATED = "already_evaluated"
     EVALUATION_CLOSED = "evaluation_closed"
+    REPLAYED_COUNTER = "replayed_counter"
     BAD_SERVICE_LIST = "bad_service_list"
     BAD_LEVEL = "bad_level"
     UNKNOWN_REASON = "unknown_reason"

@@ -8,6 +8,7 @@ transition tables in ``controller.core.lifecycle`` so the fold and the engine ag
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,12 @@ import msgspec
 from controller.config.model import HallConfig, PriorityClass
 from controller.core import events as ev
 from controller.core.answers import AnsweredRequests
-from controller.core.commands import ContactPurpose, RatingLevel, VerificationOutcome
+from controller.core.commands import (
+    ContactPurpose,
+    PadSignature,
+    RatingLevel,
+    VerificationOutcome,
+)
 from controller.core.lifecycle import (
     CASE_TRANSITIONS,
     EVALUATION_TRANSITIONS,
@@ -200,6 +206,10 @@ class Totals(msgspec.Struct, kw_only=True):
     ratings_struck: int = 0  # appeals granted (申诉复核): mistaken or malicious 差评
 
 
+PAD_COUNTER_WINDOW = 64
+"""How far below a pad's highest signed counter a message may still arrive (held ones)."""
+
+
 class Snapshot(msgspec.Struct, kw_only=True):
     """The serialisable part of the state (queues are rebuilt from tickets)."""
 
@@ -226,6 +236,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     slot_taken: list[tuple[str, int, int]] = msgspec.field(default_factory=list)
     no_shows: dict[str, list[int]] = msgspec.field(default_factory=dict)
     booking_blocks: dict[str, int] = msgspec.field(default_factory=dict)
+    pad_counters: list[tuple[str, str, list[int]]] = msgspec.field(default_factory=list)
 
 
 class HallState:
@@ -279,6 +290,9 @@ class HallState:
         self.next_case_due = NO_DEADLINE  # earliest unescalated deadline of an open case
         self.answers = AnsweredRequests()  # device requests of the last 10 minutes
         self._last_rating: tuple[int, str] = (0, "")  # (ticket, sealed rater) of the last rating
+        # Signed counters recorded per (pad, key id), the last PAD_COUNTER_WINDOW: see
+        # ``counter_fresh``.
+        self.pad_counters: dict[tuple[str, str], list[int]] = {}
         self.evaluation_window_ms = int(
             (config.evaluation.window_seconds + config.evaluation.late_delivery_seconds) * 1000
         )
@@ -574,6 +588,7 @@ class HallState:
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.RATE)]
         ticket.rating = e.level
         ticket.rating_id = e.rating_id
+        self._counted(e.signature)
         self.totals.rated += 1
         if e.level.is_bad:
             self.totals.bad_ratings += 1
@@ -583,7 +598,32 @@ class HallState:
         ticket = self.tickets[e.ticket]
         ticket.evaluation = EVALUATION_TRANSITIONS[(ticket.evaluation, EvaluationOp.MISS)]
         self.totals.not_evaluated += 1
+        self._counted(e.signature)
         self._trim_pending_evaluations()
+
+    def _counted(self, signature: PadSignature | None) -> None:
+        if signature is None:
+            return
+        recent = self.pad_counters.setdefault((signature.device, signature.key_id), [])
+        bisect.insort(recent, signature.counter)
+        floor = recent[-1] - PAD_COUNTER_WINDOW
+        while recent[0] <= floor:
+            recent.pop(0)
+
+    def pad_counter(self, device: str, key_id: str) -> int:
+        """The highest signed counter recorded for this pad and key (0: none yet)."""
+        recent = self.pad_counters.get((device, key_id))
+        return recent[-1] if recent else 0
+
+    def counter_fresh(self, device: str, key_id: str, counter: int) -> bool:
+        """A signed counter is accepted once: above the highest recorded minus the window
+        (a rating held through a link loss may arrive after a newer message) and not recorded
+        yet. Anything else is a copy of an old message."""
+        recent = self.pad_counters.get((device, key_id), [])
+        if recent and counter <= recent[-1] - PAD_COUNTER_WINDOW:
+            return False
+        index = bisect.bisect_left(recent, counter)
+        return index == len(recent) or recent[index] != counter
 
     # -- 差评 cases ---------------------------------------------------------------------------
 
@@ -851,6 +891,7 @@ class HallState:
             slot_taken=sorted((s, t, n) for (s, t), n in self.slot_taken.items()),
             no_shows={k: list(v) for k, v in sorted(self.no_shows.items())},
             booking_blocks=dict(sorted(self.booking_blocks.items())),
+            pad_counters=[(d, k, list(n)) for (d, k), n in sorted(self.pad_counters.items())],
         )
 
     @classmethod
@@ -867,6 +908,7 @@ class HallState:
         )
         state.opened_ms = snap.opened_ms
         state.counters = dict(snap.counters)
+        state.pad_counters = {(d, k): sorted(n) for d, k, n in snap.pad_counters}
         state.ticket_days = set(snap.ticket_days) | {t.day for t in snap.tickets}
         state.appointments_used = set(snap.appointments_used)
         state.appointments = {k: (s, a, b) for k, (s, a, b) in snap.appointments.items()}

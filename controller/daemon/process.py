@@ -144,7 +144,7 @@ class Daemon:
             log.info("stopped", extra={"db": where})
 
     async def _start_http(self) -> web.AppRunner:
-        add_api_routes(self.app, self.halls, self.health)
+        add_api_routes(self.app, self.halls, self.health, self.hubs)
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.http_host, self.http_port)

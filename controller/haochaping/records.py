@@ -19,7 +19,13 @@ import msgspec
 from controller.config.model import HallConfig
 from controller.core import events as ev
 from controller.core.case_numbers import generated_case_number
-from controller.core.commands import RaterKind, RatingChannel, RatingLevel, VerificationOutcome
+from controller.core.commands import (
+    Evidence,
+    RaterKind,
+    RatingChannel,
+    RatingLevel,
+    VerificationOutcome,
+)
 from controller.store.base import EventStore
 
 CASE_EVENTS: Final = (
@@ -65,6 +71,14 @@ class RatingRecord(msgspec.Struct, frozen=True, kw_only=True):
     follow_up: bool
     rater_kind: RaterKind | None
     anonymous: bool  # no identity given (the sealed identity never leaves the hall)
+    # How the rating's origin is proven (signed, unsigned, legacy_serial, qr_token, staff;
+    # None: logged before evidence was kept) and, for a signed pad rating, the evidence itself:
+    # anyone holding the pad's key can recompute the MAC (firmware_protocols.rating_mac).
+    evidence: Evidence | None = None
+    device: str = ""
+    key_id: str = ""
+    counter: int | None = None
+    mac: str = ""  # hex
 
 
 class CaseRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -281,6 +295,11 @@ class RecordMaker:
             follow_up=e.follow_up,
             rater_kind=e.rater_kind,
             anonymous=not e.rater_sealed,
+            evidence=e.evidence,
+            device=e.signature.device if e.signature else "",
+            key_id=e.signature.key_id if e.signature else "",
+            counter=e.signature.counter if e.signature else None,
+            mac=e.signature.mac if e.signature else "",
         )
 
     def case_step(

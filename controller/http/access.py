@@ -41,7 +41,8 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # /hcp/: the citizen's 追评 page behind a ticket's QR code (its signed token is the credential).
 # /public/, /api/v1/public/: 评价信息公开 (counts and rates only), the citizens' booking page
-# and its API (rate-limited per address).
+# and its API (rate-limited per address), and the staff photos pads fetch (亮牌 makes them
+# public: controller.http.staff_photos).
 PUBLIC_PREFIXES: Final = (
     "/console/",
     "/healthz",

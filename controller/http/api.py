@@ -9,12 +9,13 @@ Refusals are 409 with the engine's reason as ``code``; malformed bodies 400 (``b
 oversized ones 413 (both read by ``controller.http.bodies``); an unknown hall 404; a hall
 whose log cannot be written 503. Nothing about a request that fails changes state.
 An ``Idempotency-Key`` header makes a retry safe (``controller.http.idempotency``). ``/healthz``
-answers 503 with the reason while the log cannot be written.
+answers 503 with the reason while the log cannot be written or the MQTT broker refuses a hall's
+controller login.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from aiohttp import web
@@ -39,6 +40,7 @@ from controller.http.staff_photos import add_photo_route
 MAX_BODY_BYTES: Final = 64 * 1024
 HALLS: Final = web.AppKey("halls", dict[str, HallRuntime])
 KEYED: Final = web.AppKey("keyed_commands", idem.IdempotentCommands)
+HUBS: Final = web.AppKey("device_hubs", dict[str, Any])
 
 _command_decoder = msgspec.json.Decoder(cmd.AnyCommand)
 
@@ -57,10 +59,31 @@ class StoreProblem(msgspec.Struct, frozen=True):
     since_ms: int
 
 
+class MqttProblem(msgspec.Struct, frozen=True):
+    """The broker refuses a hall's controller login (``reason``: bad_credentials,
+    not_authorized, banned; ``code``: the CONNACK code)."""
+
+    hall: str
+    reason: str
+    code: int
+    since_ms: int
+
+
 class Health(msgspec.Struct, frozen=True):
     ok: bool
     message: str = ""
     store: StoreProblem | None = None
+    mqtt: list[MqttProblem] | None = None
+
+
+def mqtt_problems(hubs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(hall, ``devices.mqtt.link.LoginRefused``) for every hall whose login is refused."""
+    found = []
+    for hall_id, hub in sorted(hubs.items()):
+        refusal = getattr(getattr(hub, "link", None), "refusal", None)
+        if refusal is not None:
+            found.append((hall_id, refusal))
+    return found
 
 
 def _hall(request: web.Request) -> HallRuntime | web.Response:
@@ -72,6 +95,16 @@ def _hall(request: web.Request) -> HallRuntime | web.Response:
     return runtime
 
 
+def _as_staff(command: cmd.AnyCommand) -> cmd.AnyCommand:
+    """A rating entered through the API is the staff's word, never a pad's signed evidence:
+    whatever the body claims, it is recorded as such (and advances no pad's counter)."""
+    if isinstance(command, cmd.Rate):
+        return msgspec.structs.replace(command, evidence=cmd.Evidence.STAFF, signature=None)
+    if isinstance(command, cmd.MissEvaluation):
+        return msgspec.structs.replace(command, signature=None)
+    return command
+
+
 async def post_command(request: web.Request) -> web.Response:
     runtime = _hall(request)
     if isinstance(runtime, web.Response):
@@ -81,6 +114,7 @@ async def post_command(request: web.Request) -> web.Response:
         command = decode(body, _command_decoder, code="bad_command")
     except BadBody as bad:
         return bad.response
+    command = _as_staff(command)
     request[AUDIT_ACTION] = f"command:{permissions.tag_of(command)}"
     request[AUDIT_DETAIL] = body[:300].decode("utf-8", "replace")
     principal = request.get(PRINCIPAL)
@@ -144,19 +178,36 @@ async def list_halls(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 while the log is writable; 503 with the fault while it is not."""
+    """200 while the log is writable and the broker takes every hall's login; 503 with the
+    reasons otherwise."""
     health = request.app.get(STORE_HEALTH)
-    if health is None or not health.failing:
+    refused = mqtt_problems(request.app.get(HUBS, {}))
+    store_failing = health is not None and health.failing
+    if not store_failing and not refused:
         return json_response(Health(ok=True))
-    fault = health.fault.value if health.fault else "store_error"
-    problem = StoreProblem(fault=fault, reason=health.reason, since_ms=health.since_ms)
-    return json_response(Health(ok=False, message=health.text, store=problem), 503)
+    problem = None
+    messages = []
+    if health is not None and store_failing:
+        fault = health.fault.value if health.fault else "store_error"
+        problem = StoreProblem(fault=fault, reason=health.reason, since_ms=health.since_ms)
+        messages.append(health.text)
+    mqtt = [MqttProblem(hall, r.reason, r.code, r.since_ms) for hall, r in refused] or None
+    messages += [f"{hall}: {r.text}" for hall, r in refused]
+    return json_response(
+        Health(ok=False, message="；".join(messages), store=problem, mqtt=mqtt), 503
+    )
 
 
 def add_api_routes(
-    app: web.Application, halls: dict[str, HallRuntime], health: StoreHealth | None = None
+    app: web.Application,
+    halls: dict[str, HallRuntime],
+    health: StoreHealth | None = None,
+    hubs: dict[str, Any] | None = None,
 ) -> None:
+    """``hubs``: hall id -> device hub, whose MQTT link's refused login ``/healthz`` reports."""
     app[HALLS] = halls
+    if hubs is not None:
+        app[HUBS] = hubs
     app[KEYED] = idem.IdempotentCommands()
     if health is not None:
         app[STORE_HEALTH] = health

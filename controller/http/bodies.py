@@ -47,6 +47,9 @@ async def read_raw(request: web.Request, limit: int, *, media_type: str | None =
     return bytes(body)
 
 
+NOT_UTF8 = "请求内容不是有效的 UTF-8 文本"
+
+
 def decode(
     body: bytes, decoder: msgspec.json.Decoder[T] | type[T], *, code: str = "bad_request"
 ) -> T:
@@ -60,14 +63,14 @@ def decode(
             return decoder.decode(body)
         return msgspec.json.decode(body, type=decoder)
     except UnicodeDecodeError:
-        raise BadBody(400, code, "请求内容不是有效的 UTF-8 文本") from None
+        raise BadBody(400, code, NOT_UTF8) from None
     except RecursionError:
         raise BadBody(400, code, "请求内容的 JSON 嵌套过深") from None
     except msgspec.ValidationError as exc:
         raise BadBody(400, code, f"请求内容的字段不符合要求：{exc}") from None
     except msgspec.DecodeError as exc:
         if not _is_utf8(body):
-            raise BadBody(400, code, "请求内容不是有效的 UTF-8 文本") from None
+            raise BadBody(400, code, NOT_UTF8) from None
         raise BadBody(400, code, f"请求内容不是有效的 JSON：{exc}") from None
 
 

@@ -216,7 +216,16 @@ def current_alerts(ctx: ConsoleContext, runtime: HallRuntime) -> list[Alert]:
         overdue=overdue,
         calendar=runtime.engine.calendar_coverage(now),
         store_problem=store_problem,
+        link_problem=_link_problem(ctx, runtime.hall_id),
     )
+
+
+def _link_problem(ctx: ConsoleContext, hall_id: str) -> Alert | None:
+    """The broker refusing this hall's controller login (``devices.mqtt.link.LoginRefused``)."""
+    refusal = getattr(getattr(ctx.hub_of(hall_id), "link", None), "refusal", None)
+    if refusal is None:
+        return None
+    return Alert(AlertKind.MQTT_LOGIN_REFUSED, "mqtt", refusal.text, refusal.since_ms)
 
 
 async def get_devices(request: web.Request) -> web.Response:

@@ -76,6 +76,7 @@ REJECTIONS: Final[dict[RejectReason, Message]] = {
     R.NOT_FINISHED: M("该次服务尚未办结，不能评价"),
     R.ALREADY_EVALUATED: M("该次服务已评价"),
     R.EVALUATION_CLOSED: M("评价时限已过"),
+    R.REPLAYED_COUNTER: M("评价器计数重复（疑似重放），评价未记录，请联系管理员"),
     R.BAD_SERVICE_LIST: M("窗口业务设置无效：至少选一项业务，不能重复，权重不小于 1"),
     R.BAD_LEVEL: M("评价等级无效"),
     R.UNKNOWN_REASON: M("差评原因无效或重复"),
@@ -136,6 +137,8 @@ CODES: Final[dict[str, Message]] = {
     "printer_unavailable": M("取号机打印机缺纸或卡纸"),
     "not_a_kiosk": M("{kiosk} 不是本大厅的联网取号机", "不是本大厅的联网取号机"),
     "device_offline": M("设备 {kiosk} 离线", "设备离线"),
+    "bad_signature": M("评价签名无效，评价未记录，请联系管理员"),  # the hub's pad checks
+    "unsigned_rating": M("评价器未签名，评价未记录，请联系管理员"),
     "not_reprintable": M("{number} 不在等候或呼叫中，不能重打", "该号票不在等候或呼叫中，不能重打"),
 }
 

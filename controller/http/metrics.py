@@ -107,6 +107,17 @@ class _DaemonCollector(Collector):
             "hallctl_commands_rejected", "Commands refused by the engine", labels=["hall"]
         )
         log_seq = GaugeMetricFamily("hallctl_log_seq", "Newest log position", labels=["hall"])
+        mqtt_up = GaugeMetricFamily(
+            "hallctl_mqtt_connected", "1 while the hall's MQTT link is connected", labels=["hall"]
+        )
+        mqtt_refused = GaugeMetricFamily(
+            "hallctl_mqtt_login_refused",
+            "1 while the broker refuses the controller's login, by reason",
+            labels=["hall", "reason"],
+        )
+        mqtt_refusals = CounterMetricFamily(
+            "hallctl_mqtt_login_refusals", "Logins the broker refused", labels=["hall"]
+        )
         calendar = GaugeMetricFamily(
             "hallctl_calendar_days_left",
             "Days until official holiday data runs out (alert at 60, below 0: estimated)",
@@ -137,10 +148,15 @@ class _DaemonCollector(Collector):
             for kind, (up, configured) in sorted(by_kind.items()):
                 online.add_metric([hall_id, kind], up)
                 total.add_metric([hall_id, kind], configured)
-            link_stats = getattr(getattr(hub, "link", None), "stats", None)
-            if link_stats is not None:
+            link: Any = getattr(hub, "link", None)
+            link_stats = getattr(link, "stats", None)
+            if link is not None and link_stats is not None:
                 received.add_metric([hall_id], link_stats.received)
                 sent.add_metric([hall_id], link_stats.published)
+                mqtt_up.add_metric([hall_id], 1 if link.connected else 0)
+                mqtt_refusals.add_metric([hall_id], link_stats.refused)
+                if link.refusal is not None:
+                    mqtt_refused.add_metric([hall_id, link.refusal.reason], 1)
             requests.add_metric([hall_id], hub.stats.requests)
             retries.add_metric([hall_id], hub.stats.retries)
             unacked.add_metric([hall_id], len(hub.outbound))
@@ -148,7 +164,7 @@ class _DaemonCollector(Collector):
             for reason, count in (drop_counts() if drop_counts else {}).items():
                 dropped.add_metric([hall_id, reason], count)
         yield from (online, total, received, sent, requests, retries, unacked, waiting, dropped)
-        yield from (accepted, rejected, log_seq, calendar)
+        yield from (accepted, rejected, log_seq, calendar, mqtt_up, mqtt_refused, mqtt_refusals)
         committer = ctx.committer
         if committer is not None:
             pending = GaugeMetricFamily(

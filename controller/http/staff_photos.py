@@ -1,7 +1,9 @@
 """亮牌: the staff photo, served without login (a clerk's name, 工号 and photo are public at the
 window by rule) to the console's window tiles, the hall screen and the evaluator pads.
 
-``GET /api/v1/halls/{hall}/staff/{staff_id}/photo``: the ``[[staff]] photo`` file, its path
+``GET /api/v1/halls/{hall}/staff/{staff_id}/photo`` (and the same at ``PAD_ROUTE``, the
+absolute URL ``{[http] public_url}/public/{hall}/staff/{id}/photo`` that pads are sent by
+``devices.views.photo_url``): the ``[[staff]] photo`` file, its path
 relative to the configuration file's folder; the content type is read from the file's first
 bytes (JPEG, PNG, GIF, WebP), never from its name; files over ``MAX_PHOTO_BYTES`` or of another
 kind are not served. A photo given as an http(s) URL is a redirect to it. Unknown staff, no
@@ -27,6 +29,7 @@ log = logging.getLogger("hallctl.http")
 MAX_PHOTO_BYTES: Final = 2 * 1024 * 1024
 PHOTO_HALLS: Final = web.AppKey("photo_halls", dict[str, HallRuntime])
 ROUTE: Final = "/api/v1/halls/{hall}/staff/{staff_id}/photo"
+PAD_ROUTE: Final = "/public/{hall}/staff/{staff_id}/photo"  # under the public prefix
 
 
 def path_of(hall_id: str, staff_id: str) -> str:
@@ -97,3 +100,4 @@ async def get_photo(request: web.Request) -> web.StreamResponse:
 def add_photo_route(app: web.Application, halls: dict[str, HallRuntime]) -> None:
     app[PHOTO_HALLS] = halls
     app.router.add_get(ROUTE, get_photo)
+    app.router.add_get(PAD_ROUTE, get_photo)

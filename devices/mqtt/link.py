@@ -7,6 +7,13 @@ every device's up and status topics in the hall. Inbound payloads are decoded wi
 ``firmware_protocols.mqtt_v1`` and handed on as ``Inbound`` values; commands go out with
 ``publish`` at QoS 1. What the bytes mean is the drivers' business.
 
+Identity. The link logs in as ``c/{hall}`` (``devices.mqtt.identity``) with the hall's
+controller password, over TLS when given a context. A broker that refuses the login (bad user
+name or password, not authorised) is not a network fault: the link records it in ``refusal``
+(read by ``/healthz``, ``/metrics`` and the console), logs an error, and tries again every
+``refused_retry`` seconds, so a fixed password file (SIGHUP to Mosquitto) is picked up without
+a restart.
+
 One hall per link: MQTT allows one will per connection, and each hall has its own controller
 status topic, so a controller serving five halls runs five links.
 
@@ -37,13 +44,16 @@ import asyncio
 import collections
 import contextlib
 import logging
+import ssl
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gmqtt  # type: ignore[import-untyped]
 
 from devices.lru import Lru
+from devices.mqtt.identity import controller_client_id
 from devices.mqtt.ids import MonotonicIds
 from devices.mqtt.reconnect import BackoffPolicy, LinkState, Reconnector
 from devices.throttle import QuietWarning
@@ -88,6 +98,40 @@ class LinkStats:
     unsent: int = 0  # backlogged publishes discarded because the connection was lost
     handler_errors: int = 0  # the handler raised
     connects: int = 0
+    refused: int = 0  # logins the broker refused (bad credentials, not authorised)
+
+
+REFUSED_LOGIN: dict[int, str] = {
+    4: "bad_credentials",  # MQTT 3.1.1 CONNACK 4
+    5: "not_authorized",  # MQTT 3.1.1 CONNACK 5
+    0x86: "bad_credentials",  # MQTT 5 reason codes
+    0x87: "not_authorized",
+    0x8A: "banned",
+    0x8C: "bad_credentials",  # bad authentication method
+}
+"""CONNACK codes that mean "not you": the broker is there and said no."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """The broker refused the controller's login: why (a code above), since when (wall ms)."""
+
+    reason: str
+    code: int
+    since_ms: int
+
+    @property
+    def text(self) -> str:
+        """What the hall's staff read (console alert, /healthz)."""
+        why = _REFUSAL_TEXT.get(self.reason, "拒绝登录")
+        return f"消息服务器{why}，设备收不到指令；请核对凭据文件和服务器的密码文件与权限表"
+
+
+_REFUSAL_TEXT = {
+    "bad_credentials": "拒绝控制器登录（用户名或密码错误）",
+    "not_authorized": "拒绝控制器登录（未授权）",
+    "banned": "禁止控制器登录",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +139,11 @@ class LinkConfig:
     host: str
     hall: str
     port: int = 1883
-    client_id: str | None = None  # default: "hallctl-{hall}"; a second controller takes over
+    client_id: str | None = None  # default: "c/{hall}"; a second controller takes over
+    username: str = ""  # empty: no login (a broker without authentication)
+    password: str = ""
+    tls: ssl.SSLContext | None = None  # devices.mqtt.tls.client_context
+    refused_retry: float = 10.0  # seconds between logins while the broker refuses ours
     keepalive: int = 30
     connect_timeout: float = 5.0
     queue_size: int = 4096
@@ -154,7 +202,8 @@ class MqttLink:
         self._gate = gate
         self._bad_log = QuietWarning(BAD_LOG_EVERY_S)
         self.hall = proto.check_id(config.hall, "hall")
-        self._client_id = config.client_id or f"hallctl-{self.hall}"
+        self._client_id = config.client_id or controller_client_id(self.hall)
+        self.refusal: LoginRefused | None = None  # set while the broker refuses our login
         self._handler = handler
         self.inbound: asyncio.Queue[Inbound] | None = (
             None if handler else asyncio.Queue(maxsize=config.queue_size)
@@ -244,6 +293,8 @@ class MqttLink:
                 if not isinstance(exc, OSError | TimeoutError | gmqtt.MQTTConnectError):
                     log.exception("hall %s: unexpected error while connecting", self.hall)
                 retry = self._reconnector.failed()
+                if self._login_refused(exc):
+                    retry = replace(retry, delay=self.config.refused_retry)
                 level = logging.WARNING if retry.loud else logging.DEBUG
                 log.log(
                     level,
@@ -295,18 +346,26 @@ class MqttLink:
         )
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        if self.config.username:
+            client.set_auth_credentials(self.config.username, self.config.password or None)
         self._lost.clear()
         self._client = client
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 await client.connect(
-                    self.config.host, self.config.port, keepalive=self.config.keepalive
+                    self.config.host,
+                    self.config.port,
+                    ssl=self.config.tls or False,
+                    keepalive=self.config.keepalive,
                 )
         except BaseException:
             await self._drop_client()
             raise
         self.session = session
         self.stats.connects += 1
+        if self.refusal is not None:
+            log.warning("hall %s: the broker accepts our login again", self.hall)
+        self.refusal = None
         self._connected.set()
         self._publish_status(
             proto.Birth(session=session, kind=proto.DeviceKind.CONTROLLER, fw=self.config.firmware)
@@ -321,6 +380,26 @@ class MqttLink:
         failures = self._reconnector.connected()
         if failures:
             log.info("hall %s: MQTT connected after %d failed attempts", self.hall, failures)
+
+    def _login_refused(self, exc: BaseException) -> bool:
+        """Record a refused login (once loud); True if ``exc`` was one."""
+        code = getattr(exc, "_code", None)
+        if not isinstance(exc, gmqtt.MQTTConnectError) or code not in REFUSED_LOGIN:
+            return False
+        self.stats.refused += 1
+        if self.refusal is None or self.refusal.code != code:
+            self.refusal = LoginRefused(REFUSED_LOGIN[code], code, time.time_ns() // 1_000_000)
+            log.error(
+                "hall %s: the MQTT broker %s:%s refused the login of %r (%s, CONNACK 0x%02x); "
+                "check [mqtt] and the credentials file, then the broker's password file and ACL",
+                self.hall,
+                self.config.host,
+                self.config.port,
+                self.config.username or self._client_id,
+                self.refusal.reason,
+                code,
+            )
+        return True
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None

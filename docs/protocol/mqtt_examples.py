@@ -13,6 +13,27 @@ import textwrap
 import msgspec
 
 from firmware_protocols import mqtt_v1 as p
+from firmware_protocols import rating_mac
+
+# The signing example (section 6.5): pad "pad-03" of hall "baishi", key 00 01 02 ... 1f.
+SIGNING_HALL = "baishi"
+SIGNING_DEVICE = "pad-03"
+SIGNING_KEY = rating_mac.DeviceKey(key_id="k1", secret=bytes(range(32)))
+SIGNING_RATING = p.Rating(
+    rid=12,
+    rating_id="42-7",
+    ticket=1001,
+    level=p.RatingLevel.DISSATISFIED,
+    reasons=["slow", "attitude"],
+    age_ms=1500,
+)
+SIGNING_COUNTER = 7
+SIGNED_RATING = rating_mac.sign(
+    SIGNING_KEY, SIGNING_HALL, SIGNING_DEVICE, SIGNING_COUNTER, SIGNING_RATING
+)
+SIGNED_TIMEOUT = rating_mac.sign(
+    SIGNING_KEY, SIGNING_HALL, SIGNING_DEVICE, 8, p.RatingTimeout(rid=13, ticket=1002)
+)
 
 EXAMPLES: dict[str, p.UpMessage | p.DownMessage] = {
     # up
@@ -25,22 +46,15 @@ EXAMPLES: dict[str, p.UpMessage | p.DownMessage] = {
     "press (transfer)": p.Press(rid=903, op=p.PressOp.TRANSFER, service="housing"),
     "take_ticket": p.TakeTicket(rid=77, service="social_security", green=True),
     "printer_status": p.PrinterStatus(paper=p.PaperLevel.LOW),
-    "rating": p.Rating(
-        rid=12,
-        rating_id="42-7",
-        ticket=1001,
-        level=p.RatingLevel.DISSATISFIED,
-        reasons=["slow", "attitude"],
-        age_ms=1500,
-    ),
-    "rating_timeout": p.RatingTimeout(rid=13, ticket=1002),
+    "rating": SIGNED_RATING,
+    "rating_timeout": SIGNED_TIMEOUT,
     "rebirth_request": p.RebirthRequest(),
     # down
     "show (window_display)": p.Show(
         id=1732262400000003,
         ver=1732262400000003,
         state=p.WindowDisplayState(
-            mode=p.DisplayMode.CALLING, lines=["请A012号", "到3号窗口"], blink=True
+            mode=p.DisplayMode.CALLING, lines=["请A012号到3号窗口办理"], blink=True
         ),
     ),
     "show (caller)": p.Show(
@@ -56,7 +70,7 @@ EXAMPLES: dict[str, p.UpMessage | p.DownMessage] = {
             window="3号窗口",
             staff_name="王芳",
             staff_id="A0123",
-            photo="http://hall.local/staff/A0123.jpg",
+            photo="http://192.168.10.2:8080/public/baishi/staff/A0123/photo",
             ticket=1001,
             seconds=20,
             reasons=[
@@ -106,16 +120,40 @@ def hex_dump(data: bytes, width: int = 32) -> str:
     return "\n".join(textwrap.wrap(data.hex(" "), width * 3 - 1))
 
 
+def _json_view(msg: p.UpMessage | p.DownMessage) -> str:
+    """The decoded form; a MAC (MessagePack bin) is shown as hex."""
+    data = msgspec.to_builtins(msg, enc_hook=None)
+    if isinstance(msg, p.Rating | p.RatingTimeout) and msg.mac is not None:
+        data["mac"] = msg.mac.hex()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def render_signing() -> str:
+    """Section 6.5's worked example: key, canonical string, MAC."""
+    canonical = rating_mac.canonical(
+        SIGNING_HALL, SIGNING_DEVICE, SIGNING_KEY.key_id, SIGNING_COUNTER, SIGNING_RATING
+    )
+    tag = rating_mac.mac(SIGNING_KEY, SIGNING_HALL, SIGNING_DEVICE, SIGNING_COUNTER, SIGNING_RATING)
+    return (
+        f"Key `{SIGNING_KEY.key_id}` (32 bytes):\n\n```key\n{hex_dump(SIGNING_KEY.secret)}\n```\n\n"
+        f"Canonical string ({len(canonical)} bytes; lines end with 0a, none at the end):\n\n"
+        f"```canonical\n{canonical.decode('ascii')}\n```\n```hex\n{hex_dump(canonical)}\n```\n\n"
+        f"HMAC-SHA256 (the `mac`, 32 bytes):\n\n```mac\n{hex_dump(tag)}\n```\n"
+    )
+
+
 def render() -> str:
     """Markdown blocks: decoded form as JSON, then the exact bytes."""
     out: list[str] = []
     for name, msg in EXAMPLES.items():
         data = p.encode(msg)
-        decoded = json.dumps(msgspec.to_builtins(msg), ensure_ascii=False)
+        decoded = _json_view(msg)
         out.append(f"#### `{name}` ({len(data)} bytes)\n")
         out.append(f"```json\n{decoded}\n```\n```hex\n{hex_dump(data)}\n```\n")
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    print(render_signing() if sys.argv[1:] == ["signing"] else render())

@@ -27,7 +27,7 @@ from simulator.devices.requests import RETRY_AFTER, RequestTracker
 
 log = logging.getLogger(__name__)
 
-ACK_MEMORY = 1024
+ACK_MEMORY = 64  # docs/protocol/mqtt.md 6.1: the last 64 command ids
 PROTOCOL_ERROR_CODES = frozenset(
     {"bad_payload", "wrong_version", "unknown_device", "rate_limited", "not_allowed_for_kind"}
 )

@@ -7,6 +7,10 @@ device's status topic, connects with a clean session, subscribes to the device's
 the controller's status topic, and only then publishes the retained ``Birth(S)``, so the Show the
 controller sends in answer to the birth cannot arrive before the subscription exists.
 
+The device logs in as ``d/{hall}/{device}`` (``devices.mqtt.identity``: also its client id)
+with the password the installer typed in (``Endpoint.password``; empty on a broker without
+authentication), over TLS when ``Endpoint.tls`` is given.
+
 ``drop`` ends the connection without an MQTT DISCONNECT (the socket is aborted, as when a cable
 is pulled), so the broker publishes the will; the device stays offline for the given time.
 ``close`` disconnects with MQTT 5 reason code 0x04 ("disconnect with will message"), so the broker
@@ -19,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gmqtt  # type: ignore[import-untyped]
 
+from devices.mqtt.identity import device_client_id
 from devices.mqtt.reconnect import BackoffPolicy, Reconnector
 from firmware_protocols import mqtt_v1 as proto
 
@@ -46,6 +52,8 @@ class Endpoint:
     fw: str = "hallctl-sim 1"
     keepalive: int = 10
     connect_timeout: float = 5.0
+    password: str = ""  # the device's broker password; empty: no login
+    tls: ssl.SSLContext | None = None
 
 
 class _OneShotClient(gmqtt.Client):  # type: ignore[misc]
@@ -72,7 +80,7 @@ class DeviceConnection:
         backoff: BackoffPolicy = DEVICE_BACKOFF,
     ) -> None:
         self.endpoint = endpoint
-        self.client_id = f"{endpoint.hall}/{endpoint.device}"
+        self.client_id = device_client_id(endpoint.hall, endpoint.device)
         self.up = proto.up_topic(endpoint.hall, endpoint.device)
         self.down = proto.down_topic(endpoint.hall, endpoint.device)
         self.status = proto.status_topic(endpoint.hall, endpoint.device)
@@ -191,11 +199,16 @@ class DeviceConnection:
         )
         client.on_message = self._message
         client.on_disconnect = self._disconnected
+        if self.endpoint.password:
+            client.set_auth_credentials(self.client_id, self.endpoint.password)
         self._lost.clear()
         self._client = client
         async with asyncio.timeout(self.endpoint.connect_timeout):
             await client.connect(
-                self.endpoint.host, self.endpoint.port, keepalive=self.endpoint.keepalive
+                self.endpoint.host,
+                self.endpoint.port,
+                ssl=self.endpoint.tls or False,
+                keepalive=self.endpoint.keepalive,
             )
         if self._lost.is_set():  # dropped while connecting
             raise OSError("connection dropped during connect")

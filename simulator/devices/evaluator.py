@@ -9,6 +9,11 @@ A press becomes a ``Rating`` with a ``rating_id`` made once on the pad. It goes 
 which keeps it across lost connections and re-sends it (same rating_id, fresh rid after a
 reconnect) until the controller replies. ``lose_link_on_next_press`` is the fault "the pad
 loses its link while holding a rating": the link drops just before the rating is sent.
+
+With a ``key`` the pad signs every rating and rating_timeout (``firmware_protocols.rating_mac``)
+with a counter that grows per message. A real pad keeps the counter in flash; the simulated one
+starts it at the wall clock in milliseconds, so a second run against the same log still counts
+upwards. The signature is made once, at the press, and kept on every re-send.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols import rating_mac
+from firmware_protocols.rating_mac import DeviceKey
 from simulator.devices.base import SimDevice
 from simulator.devices.connection import Endpoint
 from simulator.devices.requests import RETRY_AFTER, Outbox, OutboxEntry
@@ -68,9 +78,13 @@ class SimEvaluator(SimDevice):
         window: int,
         time_scale: float = 1.0,
         retry_after: float = RETRY_AFTER,
+        key: DeviceKey | None = None,
     ) -> None:
         super().__init__(endpoint, retry_after=retry_after)
         self.window = window
+        self.key = key
+        self.hall_id = endpoint.hall
+        self.counter = time.time_ns() // 1_000_000
         self.time_scale = time_scale
         self.state: proto.EvaluatorState | None = None
         self.invite: Invite | None = None
@@ -136,8 +150,9 @@ class SimEvaluator(SimDevice):
         self.invite = None
         record = TimeoutRecord(invite.ticket)
         self.timeouts.append(record)
+        signed = self._sign(proto.RatingTimeout(rid=0, ticket=invite.ticket))
         record.reply, _ = await self.requests.send(
-            lambda rid: proto.RatingTimeout(rid=rid, ticket=invite.ticket)
+            lambda rid: msgspec.structs.replace(signed, rid=rid)
         )
 
     # --- the citizen's press -------------------------------------------------------------------
@@ -171,17 +186,28 @@ class SimEvaluator(SimDevice):
         loop = asyncio.get_running_loop()
         created = loop.time()
 
-        def make(rid: int) -> proto.Rating:
-            return proto.Rating(
-                rid=rid,
+        signed = self._sign(
+            proto.Rating(
+                rid=0,
                 rating_id=rating.rating_id,
                 ticket=rating.ticket,
                 level=rating.level,
                 reasons=list(rating.reasons),
-                age_ms=int((loop.time() - created) * 1000),
             )
+        )
+
+        def make(rid: int) -> proto.Rating:
+            age_ms = int((loop.time() - created) * 1000)
+            return msgspec.structs.replace(signed, rid=rid, age_ms=age_ms)
 
         return OutboxEntry(key=rating.rating_id, make=make, created=created)
+
+    def _sign(self, message: rating_mac.S) -> rating_mac.S:
+        """Signed with the next counter (unsigned when the pad has no key)."""
+        if self.key is None:
+            return message
+        self.counter += 1
+        return rating_mac.sign(self.key, self.hall_id, self.id, self.counter, message)
 
     def lose_link_on_next_press(self, offline_for: float) -> LinkLossPlan:
         self.link_loss = LinkLossPlan(offline_for)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from controller.config.model import Device, DeviceKind, HallConfig, LinkKind
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols.rating_mac import DeviceKey
 from simulator.devices.base import SimDevice
 from simulator.devices.caller import SimCaller
 from simulator.devices.connection import Endpoint
@@ -61,9 +63,14 @@ def build_fleet(
     paper: int = 2000,
     paper_low: int = 50,
     retry_after: float = RETRY_AFTER,
+    passwords: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    keys: Callable[[str], DeviceKey | None] = lambda device: None,
 ) -> Fleet:
     """One simulated device per MQTT device of ``config``; ``time_scale``: real seconds per
-    second of the pads' invite countdown."""
+    second of the pads' invite countdown; ``passwords``: device id -> broker password (a
+    device missing from it connects without a login); ``keys``: each pad's signing key (by
+    device id)."""
     fleet = Fleet()
     host, port = broker
     for device in config.devices:
@@ -76,8 +83,10 @@ def build_fleet(
             hall=config.hall.id,
             device=device.id,
             kind=proto.DeviceKind(device.kind.value),
+            password=(passwords or {}).get(device.id, ""),
+            tls=tls,
         )
-        _add(fleet, device, endpoint, time_scale, paper, paper_low, retry_after)
+        _add(fleet, device, endpoint, time_scale, paper, paper_low, retry_after, keys(device.id))
     return fleet
 
 
@@ -89,6 +98,7 @@ def _add(
     paper: int,
     paper_low: int,
     retry_after: float,
+    key: DeviceKey | None,
 ) -> None:
     if device.kind is DeviceKind.KIOSK:
         fleet.kiosks.append(
@@ -108,5 +118,5 @@ def _add(
             )
         else:
             fleet.evaluators[window] = SimEvaluator(
-                endpoint, window=window, time_scale=time_scale, retry_after=retry_after
+                endpoint, window=window, time_scale=time_scale, retry_after=retry_after, key=key
             )

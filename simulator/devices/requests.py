@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from firmware_protocols import mqtt_v1 as proto
 
-RETRY_AFTER = 2.0
+RETRY_AFTER = 3.0  # docs/protocol/mqtt.md 6.2: re-send after 3 s
 RESENDS = 5
 _RID_COUNTER_BITS = 20
 

@@ -12,7 +12,10 @@ from typing import Any
 
 import gmqtt  # type: ignore[import-untyped]
 
+from devices.mqtt.identity import device_client_id
 from firmware_protocols import mqtt_v1 as proto
+from firmware_protocols import rating_mac
+from firmware_protocols.rating_mac import DeviceKey
 
 
 async def subscribe_acked(client: Any, topic: str, qos: int = 1, within: float = 5.0) -> None:
@@ -29,8 +32,20 @@ async def subscribe_acked(client: Any, topic: str, qos: int = 1, within: float =
 
 
 class FakeDevice:
-    def __init__(self, host: str, port: int, hall: str, device: str, kind: str) -> None:
+    """``device``'s topics; ``login`` (user name, password) is whose identity it logs in with:
+    its own, or another device's for the attack tests (docs/security.md)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        hall: str,
+        device: str,
+        kind: str,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.host, self.port, self.hall, self.device = host, port, hall, device
+        self.login = login
         self.kind = proto.DeviceKind(kind)
         self.session = 0
         self.received: list[proto.DownMessage] = []
@@ -38,6 +53,18 @@ class FakeDevice:
         self.client: Any = None
         self.rid = 0
         self.auto_ack = True
+        self.drop_shows = False  # lose every show (a display behind a bad link)
+        self.dropped_shows = 0
+        self.key: DeviceKey | None = None  # a pad's signing key (docs/protocol/mqtt.md 6.5)
+        self.counter = 0
+
+    def signed(self, message: rating_mac.S, counter: int | None = None) -> rating_mac.S:
+        """``message`` signed with the pad's key and its next counter (or ``counter``)."""
+        assert self.key is not None, "this fake device has no key"
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        return rating_mac.sign(self.key, self.hall, self.device, counter, message)
 
     async def connect(self, *, birth: bool = True) -> None:
         self.session += 1
@@ -47,8 +74,10 @@ class FakeDevice:
             qos=1,
             retain=True,
         )
-        self.client = gmqtt.Client(f"{self.hall}-{self.device}-{self.session}", will_message=will)
+        self.client = gmqtt.Client(device_client_id(self.hall, self.device), will_message=will)
         self.client.on_message = self._on_message
+        if self.login is not None:
+            self.client.set_auth_credentials(*self.login)
         await self.client.connect(self.host, self.port, keepalive=30)
         await subscribe_acked(self.client, proto.down_topic(self.hall, self.device))
         if birth:
@@ -73,6 +102,9 @@ class FakeDevice:
 
     def _on_message(self, client: Any, topic: str, payload: bytes, qos: int, props: Any) -> int:
         message = proto.decode_down(payload)
+        if self.drop_shows and isinstance(message, proto.Show):
+            self.dropped_shows += 1  # lost on the way: never seen, never acked
+            return 0
         self.received.append(message)
         if self.auto_ack and isinstance(message, proto.Show | proto.PrintTicket | proto.Rebirth):
             self.send(proto.Ack(id=message.id, ok=True))

@@ -4,6 +4,9 @@
     python -m tests.devices.flood --port P --hall H --garbage DEVICE --seconds S [--rate R]
     python -m tests.devices.flood --port P --hall H --strangers N [--first K] [--last DEVICE]
 
+``--user U`` logs in as U with the password in ``$HALLCTL_FLOOD_PASSWORD`` (a secured broker;
+the client id is then the user name), e.g. the device whose own topic it floods.
+
 ``--garbage``: the same undecodable payload on one device's up topic until ``--seconds``
 pass; prints ``flooding`` once under way. ``--strangers``: one valid ``take_ticket`` from each
 of N distinct unconfigured device ids, then (``--last DEVICE``) one request marking the end.
@@ -15,6 +18,7 @@ messages for a subscriber that falls too far behind, an end marker with them). P
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -38,9 +42,12 @@ def _string(value: bytes) -> bytes:
     return len(value).to_bytes(2, "big") + value
 
 
-def connect_frame(client_id: str) -> bytes:
-    body = _string(b"MQTT") + bytes([4, 0x02]) + (60).to_bytes(2, "big")
+def connect_frame(client_id: str, login: tuple[str, str] | None = None) -> bytes:
+    flags = 0x02 | (0xC0 if login else 0)  # clean session, user name and password
+    body = _string(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big")
     body += _string(client_id.encode())
+    if login:
+        body += _string(login[0].encode()) + _string(login[1].encode())
     return b"\x10" + _length(len(body)) + body
 
 
@@ -49,9 +56,12 @@ def publish_frame(topic: str, payload: bytes) -> bytes:
     return b"\x30" + _length(len(body)) + body
 
 
+LOGIN: tuple[str, str] | None = None  # set from --user by main()
+
+
 def _connect(host: str, port: int, client_id: str) -> socket.socket:
     sock = socket.create_connection((host, port))
-    sock.sendall(connect_frame(client_id))
+    sock.sendall(connect_frame(LOGIN[0] if LOGIN else client_id, LOGIN))
     connack = sock.recv(4)
     if len(connack) != 4 or connack[0] != 0x20 or connack[3] != 0:
         raise ConnectionError(f"broker refused the flooder: {connack!r}")
@@ -135,7 +145,11 @@ def main() -> None:
     parser.add_argument("--strangers", type=int, default=0)
     parser.add_argument("--first", type=int, default=0, help="first stranger's number")
     parser.add_argument("--last", default="", help="device sending the end-of-flood request")
+    parser.add_argument("--user", default="", help="log in (password: $HALLCTL_FLOOD_PASSWORD)")
     args = parser.parse_args()
+    if args.user:
+        global LOGIN
+        LOGIN = (args.user, os.environ["HALLCTL_FLOOD_PASSWORD"])
     started = time.monotonic()
     if args.garbage:
         sent = flood_garbage(args.host, args.port, args.hall, args.garbage, args.seconds, args.rate)

@@ -1,5 +1,9 @@
 """A real ``hallctl run`` process wired to a test broker, for device tests about restarts,
 crashes, floods and memory: the daemon's CPU, memory and stderr are its own, as in a hall.
+
+The broker is the secured one of the ``mosquitto`` fixture: ``write_config`` also leaves the
+controller's password beside the log (as `hallctl broker-config` does) and ``hall_device``
+logs a fake device in with its own password.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from controller.config.loader import load_config
 from controller.config.model import HallConfig
 from controller.core.events import AnyEvent, decode_record
 from controller.store.sqlite import SqliteStore
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from tests.controller.daemon.test_crash_recovery import ROOT, free_port
+from tests.devices.fake_device import FakeDevice
+from tests.mosquitto import write_controller_credentials
 
 HALL = "hub-test"
 
@@ -62,10 +69,19 @@ window = 1
 """
 
 
-def write_config(folder: Path, broker: MosquittoProcess) -> Path:
+def write_config(folder: Path, broker: MosquittoProcess, db: Path) -> Path:
+    """The hall's configuration in ``folder``; its controller and devices granted on ``broker``
+    and the controller's password beside ``db``."""
     path = folder / "hall.toml"
     path.write_text(CONFIG.format(hall=HALL, host=broker.host, port=broker.port), "utf-8")
+    write_controller_credentials(broker, load_config(path), db)
     return path
+
+
+def hall_device(broker: MosquittoProcess, device: str, kind: str) -> FakeDevice:
+    """A fake ``device`` of the hall, logged in with its own password (granted by write_config)."""
+    login = broker.login(Identity(HALL, device))
+    return FakeDevice(broker.host, broker.port, HALL, device, kind, login)
 
 
 class HallDaemon:

@@ -17,11 +17,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from controller.config.model import Device, DeviceKind, LinkKind, MqttSettings
+from controller.auth.device_keys import DeviceKeys, device_keys_path
+from controller.config.model import Device, DeviceKind, LinkKind
 from controller.core import commands as c
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
 from devices.hub import DeviceHub
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.halls import small_hall
@@ -42,8 +44,15 @@ class Hall:
         assert isinstance(hub, DeviceHub)
         return hub
 
-    async def device(self, device: str, kind: str, *, birth: bool = True) -> FakeDevice:
-        fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind)
+    async def device(
+        self, device: str, kind: str, *, birth: bool = True, login_as: str | None = None
+    ) -> FakeDevice:
+        """A device on ``device`'s topics, logged in as itself or as ``login_as``; a pad holds
+        its signing key."""
+        identity = Identity("demo", login_as or device)
+        login = self.broker.login(identity) if identity in self.broker.passwords else None
+        fake = FakeDevice(self.broker.host, self.broker.port, "demo", device, kind, login)
+        fake.key = DeviceKeys(device_keys_path(self.daemon.db_path)).get("demo", device)
         await fake.connect(birth=birth)
         return fake
 
@@ -60,9 +69,8 @@ DEVICES = (
 
 @pytest.fixture
 async def hall(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Hall]:
-    config = replace(
-        small_hall(), devices=DEVICES, mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port)
-    )
+    config = replace(small_hall(), devices=DEVICES)
+    config = replace(config, mqtt=mosquitto.settings(config))
     daemon = Daemon(
         [HallSource(config, "")],
         db_path=tmp_path / "hall.db",
@@ -102,6 +110,10 @@ async def settled(value: Callable[[], int], quiet: float = 0.3, within: float = 
         now = value()
         if now != last:
             last, since = now, time.monotonic()
+
+
+async def _no_reconnect(*args: object, **kwargs: object) -> None:
+    """Stands in for gmqtt's automatic reconnect of a client that must stay gone."""
 
 
 async def press(device: FakeDevice, op: proto.PressOp, **fields: object) -> proto.Reply:
@@ -150,7 +162,7 @@ async def test_the_closed_loop(hall: Hall) -> None:
     assert invite.ticket == 1 and 25 <= invite.seconds <= 30 and invite.reasons
 
     rid = pad.next_rid()
-    pad.send(
+    rating = pad.signed(
         proto.Rating(
             rid=rid,
             rating_id="pad1-r1",
@@ -159,6 +171,7 @@ async def test_the_closed_loop(hall: Hall) -> None:
             reasons=["wait"],
         )
     )
+    pad.send(rating)
     assert (await pad.reply_to(rid)).ok
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.THANKS)
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.STAFF_CARD, within=8)
@@ -168,21 +181,17 @@ async def test_the_closed_loop(hall: Hall) -> None:
 
     # The pad lost the reply and re-sends the same rating under a new request id: recorded once.
     rid = pad.next_rid()
-    pad.send(
-        proto.Rating(
-            rid=rid,
-            rating_id="pad1-r1",
-            ticket=1,
-            level=proto.RatingLevel.DISSATISFIED,
-            reasons=["wait"],
-        )
-    )
+    pad.send(msgspec.structs.replace(rating, rid=rid))
     assert (await pad.reply_to(rid)).ok
     assert hall.daemon.halls["demo"].state.totals.rated == 1
     # A second, different rating for the same service is refused (一次一评).
     rid = pad.next_rid()
     pad.send(
-        proto.Rating(rid=rid, rating_id="pad1-r2", ticket=1, level=proto.RatingLevel.VERY_SATISFIED)
+        pad.signed(
+            proto.Rating(
+                rid=rid, rating_id="pad1-r2", ticket=1, level=proto.RatingLevel.VERY_SATISFIED
+            )
+        )
     )
     refused = await pad.reply_to(rid)
     assert not refused.ok and refused.code == "already_evaluated"
@@ -212,6 +221,8 @@ async def test_duplicate_request_is_answered_not_executed(hall: Hall) -> None:
 
 
 async def test_unknown_device_and_wrong_kind_are_refused(hall: Hall) -> None:
+    # The broker knows ghost-9 (its files are older than the configuration), the hall does not.
+    await asyncio.to_thread(hall.broker.grant, [Identity("demo", "ghost-9")])
     stranger = await hall.device("ghost-9", "kiosk")
     rid = stranger.next_rid()
     stranger.send(proto.TakeTicket(rid=rid, service="A"))
@@ -237,7 +248,9 @@ async def test_a_pad_cannot_rate_another_windows_service(hall: Hall) -> None:
     await press(caller, P.LOGIN, staff="1001")
     await press(caller, P.CALL_NEXT)
     await press(caller, P.FINISH)
-    pad2.send(proto.Rating(rid=5, rating_id="x", ticket=1, level=proto.RatingLevel.SATISFIED))
+    pad2.send(
+        pad2.signed(proto.Rating(rid=5, rating_id="x", ticket=1, level=proto.RatingLevel.SATISFIED))
+    )
     reply = await pad2.reply_to(5)
     assert not reply.ok and reply.code == "ticket_at_other_window"
     assert hall.daemon.halls["demo"].state.totals.rated == 0
@@ -253,7 +266,7 @@ async def test_pad_timeout_records_not_evaluated(hall: Hall) -> None:
     await press(caller, P.CALL_NEXT)
     await press(caller, P.FINISH)
     await pad.state_where(lambda s: s.mode is proto.EvaluatorMode.INVITE)
-    pad.send(proto.RatingTimeout(rid=9, ticket=1))
+    pad.send(pad.signed(proto.RatingTimeout(rid=9, ticket=1)))
     assert (await pad.reply_to(9)).ok
     state = hall.daemon.halls["demo"].state
     assert state.totals.not_evaluated == 1 and state.totals.rated == 0
@@ -400,14 +413,19 @@ async def test_a_replacement_device_with_a_lower_session_gets_its_state_and_stay
     status = hall.hub.availability.devices["led-1"]
     assert status.online and status.session == 42
 
-    # A new strip (wiped flash: counts from 1) comes up while the broker still thinks the old
-    # one is connected; then the broker notices the old one is gone and publishes its will 42.
+    # A new strip (wiped flash: counts from 1) logs in with the same credentials while the old
+    # one is still connected. The broker (client id = user name) takes the old connection over
+    # and publishes its will 42 before the new strip's birth of session 1.
+    old.client.reconnect = _no_reconnect  # the old strip must not take the id back
     new = await hall.device("led-1", "window_display")
     state = await new.state_where(lambda s: s.mode is proto.DisplayMode.PAUSED)
     assert state.lines == ["暂停服务"]
     assert status.online and status.session == 1
-    await old.drop()
-    # The stale will is answered with a rebirth; the new strip re-announces session 1.
+    # A will of the old session that arrives after the new birth (a broker that delivers it
+    # late: a cluster, a bridge) is answered with a rebirth; the new strip re-announces
+    # session 1. Only the strip's own login may write its status topic, so it plays that will.
+    stale = proto.Will(session=42)
+    new.client.publish(proto.status_topic("demo", "led-1"), proto.encode(stale), qos=1)
     rebirth = await new.wait_for(lambda m: isinstance(m, proto.Rebirth))
     await new.wait_for(lambda m: isinstance(m, proto.Show) and m.id > rebirth.id)
     assert status.online and status.session == 1

@@ -7,11 +7,17 @@
 * 600k messages from distinct unconfigured device ids (50k a second: faster, and Mosquitto
   drops QoS 0 messages for the controller, so the test could not tell when the daemon has read
   them all) must not grow the daemon's memory by more than a few MB.
+
+Both run on the secured broker. The garbage comes from a compromised kiosk on its own topic
+(the only up topic its login may write). Strangers are stopped by the broker's ACL before the
+daemon sees them, so that flood logs in as the bench's load generator (``grant_loadgen``: every
+device topic of the hall, test brokers only): the daemon's own defence is what is measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -21,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.daemon.test_crash_recovery import ROOT
 from tests.devices.fake_device import FakeDevice
-from tests.devices.hall_daemon import HALL, HallDaemon, write_config
+from tests.devices.hall_daemon import HALL, HallDaemon, hall_device, write_config
 
 REQUESTS = 80
 PACE_S = 0.06  # 16 requests a second: within the kiosk's own budget of 20
@@ -41,7 +48,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Rig]:
-    daemon = HallDaemon(write_config(tmp_path, mosquitto), tmp_path / "hall.db")
+    db = tmp_path / "hall.db"
+    daemon = HallDaemon(write_config(tmp_path, mosquitto, db), db)
     await daemon.start()
     try:
         yield Rig(mosquitto, daemon)
@@ -49,11 +57,15 @@ async def rig(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Rig]
         await daemon.stop()
 
 
-async def _flooder(broker: MosquittoProcess, *args: str) -> asyncio.subprocess.Process:
+async def _flooder(
+    broker: MosquittoProcess, login: tuple[str, str], *args: str
+) -> asyncio.subprocess.Process:
+    user, password = login
     return await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "tests.devices.flood", "--port", str(broker.port)),
-        *("--hall", HALL, *args),
+        *("--hall", HALL, "--user", user, *args),
         cwd=ROOT,
+        env={**os.environ, "HALLCTL_FLOOD_PASSWORD": password},
         stdout=asyncio.subprocess.PIPE,
     )
 
@@ -77,14 +89,17 @@ def _p(values: list[float], q: int) -> float:
 
 
 async def test_a_garbage_flood_on_one_kiosk_does_not_slow_another(rig: Rig) -> None:
-    kiosk = FakeDevice(rig.broker.host, rig.broker.port, HALL, "kiosk-2", "kiosk")
+    kiosk = hall_device(rig.broker, "kiosk-2", "kiosk")
     await kiosk.connect()
     await kiosk.wait_for(lambda m: isinstance(m, proto.Show), within=10)
     quiet = await _latencies(kiosk)
 
     cpu_before = rig.daemon.cpu_seconds()
     log_before = rig.daemon.stderr.stat().st_size
-    flooder = await _flooder(rig.broker, "--garbage", "kiosk-1", "--seconds", "30", "--rate", RATE)
+    compromised = rig.broker.login(Identity(HALL, "kiosk-1"))
+    flooder = await _flooder(
+        rig.broker, compromised, "--garbage", "kiosk-1", "--seconds", "30", "--rate", RATE
+    )
     assert flooder.stdout is not None
     assert await asyncio.wait_for(flooder.stdout.readline(), 10) == b"flooding\n"
     started = time.monotonic()
@@ -120,8 +135,10 @@ async def _strangers(rig: Rig, kiosk: FakeDevice, count: int, first: int) -> flo
     """Send ``count`` requests from distinct unknown ids; return once the daemon read them all
     (the flood's last message, from ``kiosk``'s id, is answered), in seconds."""
     started = time.monotonic()
+    [loadgen] = await asyncio.to_thread(rig.broker.grant_loadgen, HALL, 1)
     flooder = await _flooder(
         rig.broker,
+        loadgen,
         *("--strangers", str(count), "--first", str(first), "--last", kiosk.device),
         *("--rate", STRANGER_RATE),
     )
@@ -133,7 +150,7 @@ async def _strangers(rig: Rig, kiosk: FakeDevice, count: int, first: int) -> flo
 
 
 async def test_600k_unknown_device_ids_do_not_grow_memory(rig: Rig) -> None:
-    kiosk = FakeDevice(rig.broker.host, rig.broker.port, HALL, "kiosk-1", "kiosk")
+    kiosk = hall_device(rig.broker, "kiosk-1", "kiosk")
     await kiosk.connect()
     await kiosk.wait_for(lambda m: isinstance(m, proto.Show), within=10)
     await _strangers(rig, kiosk, 20_000, 0)  # warm up: caches full, allocator settled

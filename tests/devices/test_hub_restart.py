@@ -15,17 +15,17 @@ from pathlib import Path
 from controller.core import events as ev
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from firmware_protocols import mqtt_v1 as proto
-from tests.devices.fake_device import FakeDevice
-from tests.devices.hall_daemon import HALL, HallDaemon, logged_events, write_config
+from tests.devices.hall_daemon import HallDaemon, hall_device, logged_events, write_config
 
 
 async def test_a_rid_resent_after_a_crash_gets_the_first_answer_not_a_second_ticket(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    config, db = write_config(tmp_path, mosquitto), tmp_path / "hall.db"
+    db = tmp_path / "hall.db"
+    config = write_config(tmp_path, mosquitto, db)
     crashing = HallDaemon(config, db, env={"HALLCTL_TEST_KILL_AFTER_COMMIT": "1"})
     await crashing.start()
-    kiosk = FakeDevice(mosquitto.host, mosquitto.port, HALL, "kiosk-1", "kiosk")
+    kiosk = hall_device(mosquitto, "kiosk-1", "kiosk")
     await kiosk.connect()
     first_show = await kiosk.wait_for(lambda m: isinstance(m, proto.Show), within=10)
 

@@ -16,6 +16,7 @@ import pytest
 
 from controller.config.model import Device, DeviceKind, LinkKind, SerialBus, SerialLink
 from controller.core import commands as c
+from controller.core import events as ev
 from controller.core.lifecycle import EvaluationState
 from controller.daemon.runtime import HallRuntime
 from controller.store.group_commit import GroupCommitter
@@ -133,8 +134,13 @@ async def test_the_loop_over_rs485(rig: Rig) -> None:
 
     rig.keypad.press(kb.Key.REQUEST_RATING)  # 办结: finish and invite the rating
     await until(lambda: rig.runtime.state.tickets[1].evaluation is EvaluationState.AWAITING)
+    recorded: list[ev.AnyEvent] = []
+    rig.runtime.subscribe(lambda events, seq: recorded.extend(events))
     rig.pad.rate(2)  # national coding: 2 = 满意
     await until(lambda: rig.runtime.state.tickets[1].rating is not None)
+    await until(lambda: any(isinstance(e, ev.ServiceRated) for e in recorded))
+    [rated] = [e for e in recorded if isinstance(e, ev.ServiceRated)]
+    assert rated.evidence is c.Evidence.LEGACY_SERIAL and rated.signature is None
     ticket = rig.runtime.state.tickets[1]
     assert ticket.rating is c.RatingLevel.SATISFIED
     assert ticket.window == 1 and ticket.staff == "1001"

@@ -14,12 +14,14 @@ from typing import Any
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.auth.passwords import fast_hasher
 from controller.config.loader import parse_config
-from controller.config.model import HallConfig, MqttSettings
+from controller.config.model import HallConfig
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, Extension, HallSource
 from controller.http.console import console_extension
+from devices.mqtt.mosquitto_process import MosquittoProcess
 from simulator.devices.fleet import Fleet, build_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +31,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ADMIN = ("admin", "e2e-password-1")
 
 
-def demo_config(host: str, port: int) -> tuple[HallConfig, str]:
+def demo_config(broker: MosquittoProcess) -> tuple[HallConfig, str]:
+    """The demo hall on the test broker, its controller and devices granted there."""
     text = DEMO_HALL.read_text(encoding="utf-8")
     config = parse_config(text, source=str(DEMO_HALL))
-    return replace(config, mqtt=MqttSettings(host=host, port=port)), text
+    return replace(config, mqtt=broker.settings(config)), text
 
 
 @dataclass
@@ -117,8 +120,14 @@ async def admin_token(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hall_fleet(config: HallConfig, broker: tuple[str, int]) -> AsyncIterator[Fleet]:
-    fleet = build_fleet(config, broker)
+async def hall_fleet(
+    config: HallConfig, broker: MosquittoProcess, db: Path | None = None
+) -> AsyncIterator[Fleet]:
+    """The hall's simulated devices, logged in with their passwords; with the daemon's ``db``,
+    the pads sign with its keys."""
+    keys = DeviceKeys(device_keys_path(db)).lookup(config.hall.id) if db else lambda d: None
+    passwords = broker.device_passwords(config)
+    fleet = build_fleet(config, broker.address, passwords=passwords, keys=keys)
     online = await fleet.start(within=15)
     assert online == len(list(fleet)), f"only {online} simulated devices connected"
     try:

@@ -78,8 +78,7 @@ def next_slots(runtime: HallRuntime) -> tuple[Slot, Slot]:
 
 
 async def test_kiosk_check_in_by_booking_code(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     # The whole day is bookable (the test runs at any hour), and a code may check in up to an
     # hour before its slot.
     rules = SlotRules(slot_minutes=30, capacity=2, cutoff_minutes=0, windows=(_DAY,))
@@ -96,7 +95,7 @@ async def test_kiosk_check_in_by_booking_code(mosquitto: Any, tmp_path: Path) ->
         codes = [
             await _book(running.url, config.hall.id, s, n) for n, s in enumerate((soon, later))
         ]
-        async with hall_fleet(config, (host, port)) as fleet:
+        async with hall_fleet(config, mosquitto, db) as fleet:
             kiosk = next(d for d in fleet if isinstance(d, SimKiosk))
             early = await kiosk.take_ticket("B", appt=codes[1])
             assert (early.result, early.code) == (TakeResult.REFUSED, "appointment_too_early")

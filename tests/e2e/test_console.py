@@ -44,13 +44,12 @@ async def shot(page: Any, name: str) -> None:
 
 
 async def test_console_end_to_end(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     hall = config.hall.id
     db = tmp_path / "hall.db"
     running = await start_daemon(config, text, db)
     figures: dict[str, Any] = {}
-    async with hall_fleet(config, (host, port)) as fleet:
+    async with hall_fleet(config, mosquitto, db) as fleet:
         api = Api(running.url, await admin_token(running.url), hall)
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(

@@ -95,13 +95,12 @@ async def login(page: Any, url: str) -> None:
 
 
 async def test_every_page_desktop_and_phone_with_axe(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     hall = config.hall.id
     running = await start_daemon(config, text, tmp_path / "hall.db")
     report: dict[str, Any] = {}
     try:
-        async with hall_fleet(config, (host, port)) as fleet:
+        async with hall_fleet(config, mosquitto) as fleet:
             api = Api(running.url, await admin_token(running.url), hall)
             staff_ids = [s.id for s in config.staff]
             view = await api.get(f"/api/v1/halls/{hall}")
@@ -159,12 +158,11 @@ async def test_every_page_desktop_and_phone_with_axe(mosquitto: Any, tmp_path: P
 
 
 async def test_console_basics_in_the_browser(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     hall = config.hall.id
     running = await start_daemon(config, text, tmp_path / "hall.db")
     try:
-        async with hall_fleet(config, (host, port)):
+        async with hall_fleet(config, mosquitto):
             api = Api(running.url, await admin_token(running.url), hall)
             view = await api.get(f"/api/v1/halls/{hall}")
             w = view["windows"][2]
@@ -276,15 +274,14 @@ async def test_console_basics_in_the_browser(mosquitto: Any, tmp_path: Path) -> 
 
 
 async def test_hall_screen_on_a_tv_and_its_voice_queue(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     windows = tuple(replace(w, name=LONG_NAME) if w.number % 2 else w for w in config.windows)
     config = replace(config, windows=windows)
     hall = config.hall.id
     running = await start_daemon(config, text, tmp_path / "hall.db")
     figures: dict[str, Any] = {}
     try:
-        async with hall_fleet(config, (host, port)):
+        async with hall_fleet(config, mosquitto):
             api = Api(running.url, await admin_token(running.url), hall)
             view = await api.get(f"/api/v1/halls/{hall}")
             open_windows = view["windows"][:8]

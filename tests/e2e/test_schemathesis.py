@@ -25,8 +25,7 @@ pytestmark = [
 
 
 async def test_no_server_errors_across_the_api(mosquitto: Any, tmp_path: Path) -> None:
-    host, port = mosquitto
-    config, text = demo_config(host, port)
+    config, text = demo_config(mosquitto)
     running = await start_daemon(config, text, tmp_path / "hall.db")
     try:
         token = await admin_token(running.url)

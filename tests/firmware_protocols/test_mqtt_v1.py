@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import re
 from pathlib import Path
@@ -354,3 +356,52 @@ def test_peeking_a_rid_never_raises_and_finds_a_leading_one(tail: bytes, rid: in
     assert peek_int(tail, "rid") is None or isinstance(peek_int(tail, "rid"), int)
     # A map whose first key is rid: readable whatever garbage follows.
     assert peek_int(b"\x83\xa3rid" + _packb(rid) + tail, "rid") == rid
+
+
+# --- signed ratings: the worked example of section 6.5 is what the code computes ---------------
+
+
+def test_spec_signing_example_is_checkable() -> None:
+    from firmware_protocols import rating_mac
+
+    spec = (ROOT / "docs" / "protocol" / "mqtt.md").read_text(encoding="utf-8")
+    section = spec[spec.index("### 6.5") : spec.index("## 7.")]
+    key = bytes.fromhex(re.search(r"```key\n(.*?)\n```", section, re.S)[1].replace("\n", " "))
+    canonical = re.search(r"```canonical\n(.*?)\n```", section, re.S)[1].encode("ascii")
+    canonical_hex = re.search(r"```hex\n(.*?)\n```", section, re.S)[1]
+    mac = bytes.fromhex(re.search(r"```mac\n(.*?)\n```", section, re.S)[1].replace("\n", " "))
+    assert bytes.fromhex(canonical_hex.replace("\n", " ")) == canonical
+    # A vendor's check: HMAC-SHA256(key, canonical) is the MAC, which is the `mac` the
+    # section 4 `rating` example carries, made from that rating's fields.
+    assert hmac.new(key, canonical, hashlib.sha256).digest() == mac
+    signed = EXAMPLES["rating"]
+    assert isinstance(signed, p.Rating) and signed.mac == mac and signed.counter == 7
+    device_key = rating_mac.DeviceKey(key_id=signed.key_id or "", secret=key)
+    assert rating_mac.check(device_key, "baishi", "pad-03", signed) is rating_mac.Signature.VALID
+    assert rating_mac.canonical("baishi", "pad-03", "k1", 7, signed) == canonical
+    timeout = EXAMPLES["rating_timeout"]
+    assert isinstance(timeout, p.RatingTimeout)
+    assert rating_mac.check(device_key, "baishi", "pad-03", timeout) is rating_mac.Signature.VALID
+    assert rating_mac.check(device_key, "baishi", "pad-04", signed) is rating_mac.Signature.BAD_MAC
+
+
+def test_spec_display_example_is_what_the_controller_sends() -> None:
+    """§3.2 and §4: the strip's lines are specified, and the example is the controller's text."""
+    from controller.core import commands as c
+    from controller.core.engine import HallEngine
+    from devices.views import HallExtras, display_view
+    from tests.controller.halls import MONDAY_9AM, small_hall
+
+    engine = HallEngine(small_hall())
+    engine.handle(c.IssueTicket(service="A"), MONDAY_9AM)
+    engine.handle(c.Login(window=1, staff="1001"), MONDAY_9AM + 1)
+    engine.handle(c.CallNext(window=1), MONDAY_9AM + 2)
+    view = display_view(engine.state, 1, HallExtras())
+    example = EXAMPLES["show (window_display)"]
+    assert isinstance(example, p.Show) and isinstance(example.state, p.WindowDisplayState)
+    assert view.lines == ["请A001号到1号窗口办理"] and view.blink
+    assert [line.replace("A012", "A001").replace("3号", "1号") for line in example.state.lines] == (
+        view.lines
+    )
+    spec = (ROOT / "docs" / "protocol" / "mqtt.md").read_text(encoding="utf-8")
+    assert 'calling `["请A012号到3号窗口办理"]`' in spec

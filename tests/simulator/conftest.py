@@ -6,15 +6,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess
 from tests.simulator.fake_controller import FakeController
 
 HALL = "t"
 
 
+def controller_login(broker: MosquittoProcess, hall: str = HALL) -> tuple[str, str]:
+    """The fake controller logs in as the hall's controller (the broker runs secured)."""
+    broker.grant([Identity(hall)])
+    return broker.login(Identity(hall))
+
+
 @pytest.fixture
 async def controller(mosquitto: MosquittoProcess) -> AsyncIterator[FakeController]:
-    fake = FakeController(mosquitto.host, mosquitto.port, HALL)
+    fake = FakeController(mosquitto.host, mosquitto.port, HALL, login=controller_login(mosquitto))
     await fake.start()
     try:
         yield fake

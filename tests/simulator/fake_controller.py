@@ -32,7 +32,15 @@ BLANK: dict[p.DeviceKind, p.DeviceState] = {
 
 
 class FakeController:
-    def __init__(self, host: str, port: int, hall: str, *, session: int = 1) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        hall: str,
+        *,
+        session: int = 1,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.host, self.port, self.hall = host, port, hall
         self.session = session
         will = gmqtt.Message(
@@ -40,6 +48,8 @@ class FakeController:
         )
         self.client = gmqtt.Client(f"fake-controller-{uuid.uuid4().hex[:8]}", will_message=will)
         self.client.on_message = self._on_message
+        if login is not None:  # the hall controller's identity, c/{hall}
+            self.client.set_auth_credentials(*login)
         self.ids = itertools.count(1)
         self.vers: dict[str, int] = defaultdict(int)
         self.states: dict[str, p.DeviceState] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.model import HallConfig
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
@@ -21,6 +22,7 @@ from simulator.checker import ViolationKind
 from simulator.faults import Fault, FaultError, FaultKind
 from simulator.params import SimParams
 from simulator.run import run_simulation
+from tests.simulator.conftest import controller_login
 from tests.simulator.fake_controller import FakeController
 from tests.simulator.halls import TINY_HALL, tiny_hall
 
@@ -49,6 +51,8 @@ async def test_a_busy_run_with_every_fault_against_the_real_controller_is_clean(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     config = tiny_hall(mosquitto.host, mosquitto.port)
+    config = dataclasses.replace(config, mqtt=mosquitto.settings(config))
+    passwords = mosquitto.device_passwords(config)
     faults = [
         Fault(FaultKind.PAD_LINK_LOSS, 0.0, "w1-pad", 0.5),
         Fault(FaultKind.PAD_LINK_LOSS, 0.0, "w2-pad", 0.5),
@@ -68,6 +72,8 @@ async def test_a_busy_run_with_every_fault_against_the_real_controller_is_clean(
             params=BUSY,
             broker_restart=mosquitto.restart,
             settle_s=4.0,
+            passwords=passwords,
+            keys=DeviceKeys(device_keys_path(tmp_path / "hall.db")).lookup(config.hall.id),
         )
     summary = report.result.summary
     assert report.violations == ()
@@ -86,7 +92,9 @@ async def test_the_checker_catches_a_controller_that_forgets_tickets(
     mosquitto: MosquittoProcess,
 ) -> None:
     config = tiny_hall(mosquitto.host, mosquitto.port)
-    fake = FakeController(mosquitto.host, mosquitto.port, "t")
+    config = dataclasses.replace(config, mqtt=mosquitto.settings(config))
+    passwords = mosquitto.device_passwords(config)
+    fake = FakeController(mosquitto.host, mosquitto.port, "t", login=controller_login(mosquitto))
     offered = p.KioskState(
         services=[
             p.KioskService(id="A", name="不动产登记", waiting=0),
@@ -97,7 +105,13 @@ async def test_the_checker_catches_a_controller_that_forgets_tickets(
     await fake.start()
     try:
         report = await run_simulation(
-            config, mosquitto.address, duration_s=1.5, speed=600, seed=3, params=BUSY
+            config,
+            mosquitto.address,
+            duration_s=1.5,
+            speed=600,
+            seed=3,
+            params=BUSY,
+            passwords=passwords,
         )
     finally:
         await fake.close()
@@ -109,15 +123,25 @@ async def test_the_checker_catches_a_controller_that_forgets_tickets(
 
 async def test_the_same_seed_draws_the_same_arrivals(mosquitto: MosquittoProcess) -> None:
     config = tiny_hall(mosquitto.host, mosquitto.port)
+    config = dataclasses.replace(config, mqtt=mosquitto.settings(config))
+    passwords = mosquitto.device_passwords(config)
     runs: list[Counter[str]] = []
     for _ in range(2):
-        fake = FakeController(mosquitto.host, mosquitto.port, "t")
+        fake = FakeController(
+            mosquitto.host, mosquitto.port, "t", login=controller_login(mosquitto)
+        )
         offered = p.KioskState(services=[p.KioskService(id="A", name="不动产登记", waiting=0)])
         fake.states.update({"kiosk-1": offered, "kiosk-2": offered})
         await fake.start()
         try:
             await run_simulation(
-                config, mosquitto.address, duration_s=1.0, speed=600, seed=11, params=BUSY
+                config,
+                mosquitto.address,
+                duration_s=1.0,
+                speed=600,
+                seed=11,
+                params=BUSY,
+                passwords=passwords,
             )
         finally:
             await fake.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from controller.config.model import LeftoverPolicy, PriorityClass
@@ -15,6 +16,7 @@ from controller.core.lifecycle import (
     TicketState,
     WindowState,
 )
+from controller.core.state import HallState
 from tests.controller.halls import MINUTE, MONDAY_9AM, small_hall
 
 T0 = MONDAY_9AM
@@ -299,7 +301,81 @@ def test_pad_timeout_is_recorded_once(engine: HallEngine) -> None:
     ticket = serving(engine)
     engine.handle(c.Finish(window=1), T0 + MINUTE)
     engine.handle(c.MissEvaluation(ticket=ticket), T0 + MINUTE + 30_000)
-    reject(engine, c.MissEvaluation(ticket=ticket), T0 + MINUTE + 31_000, R.ALREADY_EVALUATED)
+    reject(engine, c.MissEvaluation(ticket=ticket), T0 + MINUTE + 31_000, R.EVALUATION_CLOSED)
+
+
+def test_a_rating_after_window_and_allowance_is_evaluation_closed(engine: HallEngine) -> None:
+    """docs/protocol/mqtt.md 7.3 and 9: after window + allowance the controller records "not
+    evaluated" itself; a rating arriving then is `evaluation_closed`, not `already_evaluated`."""
+    ticket = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + MINUTE)
+    [missed] = engine.handle(c.Tick(), T0 + MINUTE + 331_000)
+    assert isinstance(missed, ev.EvaluationMissed) and missed.signature is None
+    late = c.Rate(ticket=ticket, level=c.RatingLevel.SATISFIED)
+    reject(engine, late, T0 + MINUTE + 332_000, R.EVALUATION_CLOSED)
+
+
+def test_a_second_rating_of_a_rated_service_is_already_evaluated(engine: HallEngine) -> None:
+    ticket = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + MINUTE)
+    engine.handle(c.Rate(ticket=ticket, level=c.RatingLevel.SATISFIED), T0 + MINUTE + 1)
+    again = c.Rate(ticket=ticket, level=c.RatingLevel.VERY_SATISFIED)
+    reject(engine, again, T0 + MINUTE + 2, R.ALREADY_EVALUATED)
+
+
+def _signed(counter: int, key_id: str = "k1") -> c.PadSignature:
+    return c.PadSignature(device="pad-1", key_id=key_id, counter=counter, mac="00" * 32)
+
+
+def test_signed_counters_must_grow_per_pad_and_key_and_fold_from_the_log(
+    engine: HallEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[ev.AnyEvent] = []
+    handle = engine.handle
+
+    def recording(command: c.AnyCommand, now: int) -> list[ev.AnyEvent]:
+        events = handle(command, now)
+        log.extend(events)
+        return events
+
+    monkeypatch.setattr(engine, "handle", recording)
+    first = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + MINUTE)
+    rate = c.Rate(
+        ticket=first,
+        level=c.RatingLevel.SATISFIED,
+        evidence=c.Evidence.SIGNED,
+        signature=_signed(5),
+    )
+    [rated] = engine.handle(rate, T0 + MINUTE + 1)
+    assert isinstance(rated, ev.ServiceRated) and rated.signature == _signed(5)
+    assert rated.evidence is c.Evidence.SIGNED
+    second = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + 2 * MINUTE)
+    used = c.MissEvaluation(ticket=second, signature=_signed(5))
+    reject(engine, used, T0 + 2 * MINUTE + 1, R.REPLAYED_COUNTER)
+    engine.handle(msgspec.structs.replace(used, signature=_signed(100)), T0 + 2 * MINUTE + 2)
+    # 36 = 100 - 64 is too old; 99, never used (a rating held back by a link loss), counts.
+    third = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + 3 * MINUTE)
+    late = c.Rate(ticket=third, level=c.RatingLevel.SATISFIED, signature=_signed(36))
+    reject(engine, late, T0 + 3 * MINUTE + 1, R.REPLAYED_COUNTER)
+    engine.handle(msgspec.structs.replace(late, signature=_signed(99)), T0 + 3 * MINUTE + 2)
+    fourth = serving(engine)
+    engine.handle(c.Finish(window=1), T0 + 4 * MINUTE)
+    again = c.Rate(ticket=fourth, level=c.RatingLevel.SATISFIED, signature=_signed(99))
+    reject(engine, again, T0 + 4 * MINUTE + 1, R.REPLAYED_COUNTER)
+    # A new key (rotation) counts from the start again.
+    engine.handle(msgspec.structs.replace(again, signature=_signed(1, "k2")), T0 + 4 * MINUTE + 2)
+    assert engine.state.pad_counter("pad-1", "k1") == 100
+    assert engine.state.pad_counter("pad-1", "k2") == 1
+    # Folded again from the events (a restart), and through a snapshot: the same marks.
+    folded = HallState(engine.config)
+    for event in log:
+        folded.apply(event)
+    restored = HallState.from_snapshot(engine.config, engine.state.to_snapshot())
+    marks = {("pad-1", "k1"): [99, 100], ("pad-1", "k2"): [1]}  # 5 fell out of the window
+    assert folded.pad_counters == restored.pad_counters == engine.state.pad_counters == marks
 
 
 def test_daily_close_expires_leftovers(engine: HallEngine) -> None:

@@ -22,8 +22,11 @@ import pytest
 
 from controller.config.loader import load_config
 from controller.core.events import TicketIssued, decode_record
+from controller.daemon.process import HallSource, resolve_db_path
 from controller.daemon.runtime import load_state
 from controller.store.sqlite import SqliteStore
+from devices.mqtt.credentials import CredentialStore, credentials_path
+from devices.mqtt.identity import Identity
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "small-hall.toml"
@@ -33,6 +36,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def provision_controller(config: Path, db: Path | None) -> None:
+    """What `hallctl broker-config` leaves beside the log: a controller password per hall (kept
+    if one is there). These daemons have no broker to reach; they must still start. ``db`` None:
+    beside the log the configuration's ``[store] path`` names (as `hallctl run` looks there)."""
+    hall_config = load_config(config)
+    hall = hall_config.hall.id
+    where = db if db is not None else resolve_db_path(HallSource(hall_config, ""))
+    store = CredentialStore.load(credentials_path(where))
+    if store.ensure([Identity(hall)]):
+        store.save()
 
 
 class DaemonProcess:
@@ -59,6 +74,7 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        provision_controller(self.config, self.db)
         log = open(self.stderr, "ab") if self.stderr else None  # noqa: SIM115, ASYNC230
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,

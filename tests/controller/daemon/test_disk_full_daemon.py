@@ -19,6 +19,7 @@ from controller.config.loader import load_config
 from controller.core.events import TicketIssued, decode_record
 from controller.daemon.runtime import load_state
 from controller.store.sqlite import SqliteStore
+from devices.mqtt.identity import Identity
 from firmware_protocols import mqtt_v1 as proto
 from tests.controller.daemon.test_crash_recovery import (
     EXAMPLE,
@@ -26,10 +27,11 @@ from tests.controller.daemon.test_crash_recovery import (
     DaemonProcess,
     add_operator,
     auth,
+    provision_controller,
 )
 from tests.devices.fake_device import FakeDevice
 from tests.diskfull import small_disk
-from tests.mosquitto import MosquittoProcess
+from tests.mosquitto import MosquittoProcess, write_controller_credentials
 
 pytestmark = pytest.mark.slow
 
@@ -58,11 +60,15 @@ async def test_a_full_disk_stops_the_hall_and_it_resumes_by_itself(
             extra.write(f'\n[mqtt]\nhost = "{host}"\nport = {port}\n')
         db = disk.path / "hall.db"
         add_operator(db)
-        hall = load_config(config_path).hall.id
+        config = load_config(config_path)
+        hall = config.hall.id
+        write_controller_credentials(mosquitto, config, db)
         log_file = tmp_path / "daemon.log"  # on the real disk: the log must not need the tmpfs
         daemon = DaemonProcess(config_path, db, stderr=log_file)
         await daemon.start()
-        kiosk = FakeDevice(host, port, hall, "kiosk-1", "kiosk")
+        kiosk = FakeDevice(
+            host, port, hall, "kiosk-1", "kiosk", mosquitto.login(Identity(hall, "kiosk-1"))
+        )
         acked: list[str] = []
         try:
             await kiosk.connect()
@@ -166,6 +172,7 @@ def test_a_read_only_store_at_start_up_is_one_line_naming_the_file(lock_exists: 
         shutil.copy(EXAMPLE, config)
         db = disk.path / "hall.db"
         add_operator(db)
+        provision_controller(config, db)  # the broker login is in place: the store is the fault
         if lock_exists:
             (disk.path / "hall.db.lock").write_text("1\n")
         disk.read_only(True)

@@ -26,6 +26,7 @@ from tests.controller.daemon.test_crash_recovery import (
     DaemonProcess,
     burst,
     free_port,
+    provision_controller,
 )
 
 
@@ -143,15 +144,18 @@ def test_an_unreachable_postgres_stops_the_daemon_and_writes_no_sqlite(
     config = hall_on_postgres(tmp_path, dsn)
     checked = hallctl("check-config", str(config))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    provision_controller(config, None)  # the broker login is in place: the store is the fault
+    installed = ["baishi-town.db.mqtt-credentials", "hall.toml"]
+    assert names(tmp_path) == installed
     ran = hallctl("run", "--config", str(config), "--http", f"127.0.0.1:{free_port()}")
-    assert ran.returncode == 4
+    assert ran.returncode == 4, ran.stderr
     assert "cannot connect to PostgreSQL event store" in ran.stderr
     assert "postgresql://hallctl@127.0.0.1" in ran.stderr
-    assert names(tmp_path) == ["hall.toml"]
+    assert names(tmp_path) == installed, "nothing written: no SQLite log, no other file"
     with_password = f"postgresql://hallctl:pw@127.0.0.1:{port}/hallctl"
     upgrade = hallctl("db", "upgrade", "--dsn", with_password)
     assert upgrade.returncode == 4 and "cannot connect" in upgrade.stderr
     assert ":pw@" not in upgrade.stderr
     with_db = hallctl("run", "--config", str(config), "--db", str(tmp_path / "x.db"))
     assert with_db.returncode == 2 and "--db names an SQLite log" in with_db.stderr
-    assert names(tmp_path) == ["hall.toml"]
+    assert names(tmp_path) == installed

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.loader import parse_config
-from controller.config.model import MqttSettings
 from controller.core import events as ev
 from controller.daemon.device_links import mqtt_devices
 from controller.daemon.process import Daemon, HallSource
@@ -143,9 +143,8 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
     platform = StubPlatform(fail_attempts=lambda rid, attempt: hash(rid) % 4 == 0 and attempt == 1)
     runner = await platform.start()
     text = hall_text(platform.url)
-    config = dataclasses.replace(
-        parse_config(text), mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port)
-    )
+    config = parse_config(text)
+    config = dataclasses.replace(config, mqtt=mosquitto.settings(config))
     service = Haochaping(tmp_path / "hall.db")
     daemon = Daemon(
         [HallSource(config, text)],
@@ -158,7 +157,14 @@ async def test_simulated_ratings_flow_through_cases_statistics_and_the_outbox(
     try:
         await asyncio.wait_for(ready.wait(), 10)
         report = await run_simulation(
-            config, mosquitto.address, duration_s=4.0, speed=600, seed=3, params=PARAMS
+            config,
+            mosquitto.address,
+            duration_s=4.0,
+            speed=600,
+            seed=3,
+            params=PARAMS,
+            passwords=mosquitto.device_passwords(config),
+            keys=DeviceKeys(device_keys_path(tmp_path / "hall.db")).lookup(config.hall.id),
         )
         assert report.violations == ()
         runtime = daemon.halls["t"]

@@ -26,6 +26,7 @@ from devices.mqtt import (
     LinkState,
     MqttLink,
 )
+from devices.mqtt.identity import Identity
 from devices.mqtt.mosquitto_process import MosquittoProcess, free_port
 from firmware_protocols import mqtt_v1 as p
 from tests.devices.fake_device import subscribe_acked
@@ -38,8 +39,10 @@ HALL = "main"
 class Peer:
     """A bare MQTT client standing in for a device or an observer; collects what it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.client = gmqtt.Client(f"peer-{uuid.uuid4().hex[:8]}")
+        if login is not None:  # the broker then names the client after its user
+            self.client.set_auth_credentials(*login)
         self.received: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         self.client.on_message = self._on_message
 
@@ -55,8 +58,16 @@ class Peer:
 
 
 @asynccontextmanager
-async def peer(broker: MosquittoProcess, *topics: str) -> AsyncIterator[Peer]:
-    device = Peer()
+async def peer(
+    broker: MosquittoProcess, *topics: str, device_id: str = "kp-1"
+) -> AsyncIterator[Peer]:
+    """A peer logged in as device ``device_id`` of the hall (on a secured broker)."""
+    login = None
+    if broker.secure:
+        identity = Identity(HALL, device_id)
+        await asyncio.to_thread(broker.grant, [identity])
+        login = broker.login(identity)
+    device = Peer(login)
     await device.client.connect(broker.host, broker.port)
     for topic in topics:
         await subscribe_acked(device.client, topic)  # before the test publishes
@@ -66,9 +77,25 @@ async def peer(broker: MosquittoProcess, *topics: str) -> AsyncIterator[Peer]:
         await device.client.disconnect()
 
 
+def controller_login(broker: MosquittoProcess) -> tuple[str, str]:
+    if not broker.secure:
+        return "", ""
+    broker.grant([Identity(HALL)])
+    return broker.login(Identity(HALL))
+
+
 def link_for(broker: MosquittoProcess, **kwargs: Any) -> MqttLink:
     handler = kwargs.pop("handler", None)
-    config = LinkConfig(host=broker.host, port=broker.port, hall=HALL, backoff=FAST, **kwargs)
+    username, password = controller_login(broker)
+    config = LinkConfig(
+        host=broker.host,
+        port=broker.port,
+        hall=HALL,
+        backoff=FAST,
+        username=username,
+        password=password,
+        **kwargs,
+    )
     return MqttLink(config, handler=handler)
 
 
@@ -111,7 +138,7 @@ async def test_press_in_reply_out(mosquitto: MosquittoProcess) -> None:
 async def test_retained_device_status_is_delivered_as_retained(
     mosquitto: MosquittoProcess,
 ) -> None:
-    async with peer(mosquitto, p.status_topic(HALL, "pad-7")) as device:
+    async with peer(mosquitto, p.status_topic(HALL, "pad-7"), device_id="pad-7") as device:
         birth = p.Birth(session=3, kind=p.DeviceKind.EVALUATOR, fw="2.0")
         device.publish(p.status_topic(HALL, "pad-7"), p.encode(birth), retain=True)
         await device.next()  # our own birth back: the broker has it, retained
@@ -144,7 +171,15 @@ async def test_the_gate_drops_unread_and_bad_payloads_are_logged_quietly(
 ) -> None:
     bad: list[tuple[str, p.PayloadError]] = []
     got: list[Inbound] = []
-    config = LinkConfig(host=mosquitto.host, port=mosquitto.port, hall=HALL, backoff=FAST)
+    username, password = controller_login(mosquitto)
+    config = LinkConfig(
+        host=mosquitto.host,
+        port=mosquitto.port,
+        hall=HALL,
+        backoff=FAST,
+        username=username,
+        password=password,
+    )
     link = MqttLink(
         config,
         handler=got.append,
@@ -153,12 +188,13 @@ async def test_the_gate_drops_unread_and_bad_payloads_are_logged_quietly(
     )
     async with link:
         await asyncio.wait_for(link.wait_connected(), 3)
-        async with peer(mosquitto) as device:
-            send = device.client.publish
+        # Each on its own login: the broker lets a device write only its own up topic.
+        async with peer(mosquitto) as device, peer(mosquitto, device_id="flooder") as flooder:
+            send, flood = device.client.publish, flooder.client.publish
             for _ in range(200):
                 send(p.up_topic(HALL, "kp-1"), b"\xc1garbage", qos=0)
-                send(p.up_topic(HALL, "flooder"), b"\xc1garbage", qos=0)
-            send(p.up_topic(HALL, "flooder"), p.encode(p.RebirthRequest()), qos=0)
+                flood(p.up_topic(HALL, "flooder"), b"\xc1garbage", qos=0)
+            flood(p.up_topic(HALL, "flooder"), p.encode(p.RebirthRequest()), qos=0)
             truncated = p.encode(p.TakeTicket(rid=12, service="A"))[:-3]
             send(p.up_topic(HALL, "kp-1"), truncated, qos=0)
             await eventually(lambda: link.stats.gated + link.stats.decode_errors >= 402)
@@ -198,7 +234,8 @@ import asyncio, sys
 from devices.mqtt import LinkConfig, MqttLink
 
 async def main():
-    link = MqttLink(LinkConfig(host=sys.argv[1], port=int(sys.argv[2]), hall="main"))
+    link = MqttLink(LinkConfig(host=sys.argv[1], port=int(sys.argv[2]), hall="main",
+                               username=sys.argv[3], password=sys.argv[4]))
     await link.start()
     await asyncio.wait_for(link.wait_connected(), 5)
     print(link.session, flush=True)
@@ -215,6 +252,7 @@ async def test_killed_controller_leaves_its_will(mosquitto: MosquittoProcess) ->
         _CRASHING_LINK,
         mosquitto.host,
         str(mosquitto.port),
+        *controller_login(mosquitto),
         stdout=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
@@ -233,7 +271,15 @@ async def test_killed_controller_leaves_its_will(mosquitto: MosquittoProcess) ->
         await proc.wait()
 
 
-async def test_stale_will_is_repaired_with_a_new_birth(mosquitto: MosquittoProcess) -> None:
+async def test_stale_will_is_repaired_with_a_new_birth() -> None:
+    # A stale will of our own earlier session: only the controller's identity may write it, and
+    # a second client logged in as the controller would take over the link's client id. So this
+    # test of the link's logic runs on an open broker, where any peer can play that will.
+    with MosquittoProcess() as mosquitto:
+        await _stale_will_is_repaired(mosquitto)
+
+
+async def _stale_will_is_repaired(mosquitto: MosquittoProcess) -> None:
     async with link_for(mosquitto) as link:
         await asyncio.wait_for(link.wait_connected(), 3)
         async with peer(mosquitto, p.controller_status_topic(HALL)) as observer:
@@ -260,10 +306,10 @@ async def test_reconnects_after_broker_restart(mosquitto: MosquittoProcess) -> N
             assert await next_status(device) == p.Birth(
                 session=link.session, kind=p.DeviceKind.CONTROLLER, fw="hallctl"
             )
-            device.publish(p.up_topic(HALL, "kp-2"), p.encode(p.RebirthRequest()))
+            device.publish(p.up_topic(HALL, "kp-1"), p.encode(p.RebirthRequest()))
             assert link.inbound is not None
             got = await asyncio.wait_for(link.inbound.get(), 3)
-            assert got.device == "kp-2" and got.message == p.RebirthRequest()
+            assert got.device == "kp-1" and got.message == p.RebirthRequest()
 
 
 async def test_no_broker_backs_off_quietly_and_refuses_publish(

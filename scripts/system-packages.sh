@@ -15,6 +15,7 @@ if [ "$what" = "test" ]; then
     # download); the hall screen's voice is espeak-ng's Mandarin; CJK fonts for screenshots.
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+    command -v strace >/dev/null 2>&1 || need+=(strace)  # injects store faults into a daemon
     fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
     # The PostgreSQL store's tests run initdb + pg_ctl in a temp dir (tests/pg_cluster.py).
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \

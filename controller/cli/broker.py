@@ -7,6 +7,11 @@ only), and writes into ``--out`` what Mosquitto needs: ``passwd``, ``acl`` and
 and server certificate. New device passwords are printed once, for the installer; they cannot
 be shown again (``device credentials DEVICE --rotate`` makes a new one). After either command,
 the running broker is told with ``kill -HUP $(pidof mosquitto)`` (docs/security.md).
+
+For an evaluator pad, ``device credentials`` also provisions its rating signing key (made if it
+has none, replaced with ``--rotate``: a new key id, so the pad's counter starts again) in
+``<db>.device-keys`` and prints it with the password, for the installer to load into the pad
+(docs/protocol/mqtt.md §6.5). A running daemon reads keys at start: restart it after a rotation.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from controller.auth.device_keys import DeviceKeyError, DeviceKeys, device_keys_path
 from controller.config.errors import ConfigError
-from controller.config.model import HallConfig, LinkKind
+from controller.config.model import DeviceKind, HallConfig, LinkKind
 from controller.daemon.process import HallSource, resolve_db_path
 from devices.mqtt.broker_access import (
     TlsFiles,
@@ -30,6 +36,7 @@ from devices.mqtt.broker_access import (
 )
 from devices.mqtt.credentials import CredentialsError, CredentialStore, Issued, credentials_path
 from devices.mqtt.identity import Identity
+from firmware_protocols.rating_mac import DeviceKey
 
 RELOAD_HINT = "then reload the broker: kill -HUP $(pidof mosquitto)"
 
@@ -139,6 +146,7 @@ def cmd_device_credentials(args: argparse.Namespace) -> int:
         print(f"device credentials: {what} MQTT device {args.device!r}", file=sys.stderr)
         return 2
     identity = matches[0]
+    pad = _is_pad(sources, identity)
     if store.has(identity) and not args.rotate:
         print(
             f"device credentials: {identity.client_id} already has a password (only its hash "
@@ -146,12 +154,35 @@ def cmd_device_credentials(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    key = None
+    if pad:
+        try:
+            keys = DeviceKeys(device_keys_path(_db_of(args, sources)))
+            key = keys.provision(identity.hall, args.device, rotate=args.rotate)
+        except (DeviceKeyError, OSError) as exc:
+            print(f"device credentials: {exc}", file=sys.stderr)
+            return 2
     issued = [store.rotate(identity)]
     store.save()
     if args.out:
         write_access_files(Path(args.out), store, wanted)
-    _report(args, issued, store, Path(args.out) if args.out else None)
+    _report(args, issued, store, Path(args.out) if args.out else None, key)
     return 0
+
+
+def _is_pad(sources: Sequence[HallSource], identity: Identity) -> bool:
+    """Whether the identity is a networked evaluator pad (it signs its ratings)."""
+    for source in sources:
+        if source.config.hall.id != identity.hall:
+            continue
+        for device in source.config.devices:
+            if device.id == identity.device:
+                return device.kind is DeviceKind.EVALUATOR
+    return False
+
+
+def _db_of(args: argparse.Namespace, sources: Sequence[HallSource]) -> Path:
+    return Path(args.db) if args.db else resolve_db_path(sources[0])
 
 
 def _load(args: argparse.Namespace) -> tuple[list[HallSource], CredentialStore] | None:
@@ -162,8 +193,7 @@ def _load(args: argparse.Namespace) -> tuple[list[HallSource], CredentialStore] 
     except (ConfigError, OSError) as exc:
         print(exc, file=sys.stderr)
         return None
-    db = Path(args.db) if args.db else resolve_db_path(sources[0])
-    path = credentials_path(db, sources[0].config.mqtt.credentials_file)
+    path = credentials_path(_db_of(args, sources), sources[0].config.mqtt.credentials_file)
     try:
         return sources, CredentialStore.load(path)
     except CredentialsError as exc:
@@ -172,9 +202,14 @@ def _load(args: argparse.Namespace) -> tuple[list[HallSource], CredentialStore] 
 
 
 def _report(
-    args: argparse.Namespace, issued: list[Issued], store: CredentialStore, out: Path | None
+    args: argparse.Namespace,
+    issued: list[Issued],
+    store: CredentialStore,
+    out: Path | None,
+    key: DeviceKey | None = None,
 ) -> None:
     devices = [i for i in issued if i.identity.device is not None]
+    signing = {"key_id": key.key_id, "key": key.secret.hex()} if key is not None else None
     if args.json:
         rows = [
             {
@@ -182,6 +217,7 @@ def _report(
                 "device": i.identity.device,
                 "username": i.identity.client_id,
                 "password": i.password,
+                **({"signing_key": signing} if signing else {}),
             }
             for i in devices
         ]
@@ -193,6 +229,8 @@ def _report(
             print(f"  {i.identity.client_id}\t{i.password}")
     else:
         print("没有新设备 / no new device passwords")
+    if signing is not None:
+        print(f"评价签名密钥 / rating signing key: {signing['key_id']}\t{signing['key']}")
     print(f"credentials: {store.path}")
     if out is not None:
         print(f"broker files: {out}/passwd, {out}/acl")

@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
+from controller.auth.device_keys import DeviceKeys, device_keys_path
 from controller.config.loader import load_config
 from controller.daemon.device_links import link_config
 from devices.mqtt.credentials import credentials_path
 from devices.mqtt.link import MqttLink
 from devices.mqtt.mosquitto_process import MOSQUITTO, free_port, try_login
+from firmware_protocols.rating_mac import KEY_BYTES
 
 ROOT = Path(__file__).resolve().parents[3]
 HALL_FILE = ROOT / "examples" / "small-hall.toml"
@@ -163,3 +165,30 @@ def test_run_without_broker_credentials_says_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no MQTT password for hall baishi-town's controller" in done.stderr
     assert "hallctl broker-config" in done.stderr
+
+
+def test_a_pads_signing_key_is_provisioned_and_rotated_with_its_credentials(
+    tmp_path: Path,
+) -> None:
+    """Issue 11: each pad has a key, provisioned with its credentials; --rotate replaces both."""
+    db = tmp_path / "hall.db"
+    where = ("--config", str(HALL_FILE), "--db", str(db), "--json")
+    first = hallctl("device", "credentials", "w1-pad", *where)
+    assert first.returncode == 0, first.stderr
+    [row] = json.loads(first.stdout)["issued"]
+    key = row["signing_key"]
+    assert key["key_id"].startswith("k") and len(bytes.fromhex(key["key"])) == KEY_BYTES
+    stored = DeviceKeys(device_keys_path(db)).get(HALL, "w1-pad")
+    assert stored is not None
+    assert (stored.key_id, stored.secret.hex()) == (key["key_id"], key["key"])
+    assert oct(device_keys_path(db).stat().st_mode & 0o777) == "0o600"
+    rotated = hallctl("device", "credentials", "w1-pad", "--rotate", *where)
+    assert rotated.returncode == 0, rotated.stderr
+    new = json.loads(rotated.stdout)["issued"][0]["signing_key"]
+    assert new["key_id"] != key["key_id"] and new["key"] != key["key"]
+    current = DeviceKeys(device_keys_path(db)).get(HALL, "w1-pad")
+    assert current is not None and current.key_id == new["key_id"]
+    # A device that does not rate gets a password and no key.
+    kiosk = hallctl("device", "credentials", "w1-caller", *where)
+    assert kiosk.returncode == 0, kiosk.stderr
+    assert "signing_key" not in json.loads(kiosk.stdout)["issued"][0]

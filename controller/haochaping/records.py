@@ -12,7 +12,7 @@ can drop the duplicate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Final
+from typing import Final, TypedDict
 
 import msgspec
 
@@ -47,6 +47,20 @@ _CASE_STEPS: Final[dict[type, str]] = {
     ev.CaseEscalated: "escalated",
 }
 
+
+
+class _Where(TypedDict):
+    """The fields the 办件 and the rating records share: where and by whom."""
+
+    item_code: str
+    item_name: str
+    department_code: str
+    department_name: str
+    region_code: str
+    window: int
+    window_name: str
+    staff_id: str
+    staff_name: str
 
 class RatingRecord(msgspec.Struct, frozen=True, kw_only=True):
     record_id: str
@@ -237,9 +251,6 @@ class RecordMaker:
         if ticket is None:
             return None
         config = self.config
-        service = self._services.get(ticket.service)
-        department = config.department_of(e.window)
-        window = config.window(e.window)
         return ServiceRecord(
             record_id=record_id(self.hall, seq, index),
             hall=self.hall,
@@ -247,17 +258,7 @@ class RecordMaker:
             number=ticket.number,
             case_number=ticket.case_number
             or generated_case_number(config.hall.region_code, self.hall, ticket.day, e.ticket),
-            item_code=service.item_code if service else "",
-            item_name=service.name if service else ticket.service,
-            department_code=department.code if department else "",
-            department_name=department.name
-            if department
-            else (window.department if window else ""),
-            region_code=config.hall.region_code,
-            window=e.window,
-            window_name=window.name if window else f"{e.window}号窗口",
-            staff_id=e.staff,
-            staff_name=self._staff.get(e.staff, ""),
+            **self._where(ticket.service, e.window, e.staff),
             issued_at=ticket.issued_at,
             called_at=ticket.called_at,
             accepted_at=ticket.accepted_at or ticket.called_at or e.at,
@@ -266,26 +267,12 @@ class RecordMaker:
         )
 
     def rating(self, seq: int, index: int, e: ev.ServiceRated) -> RatingRecord:
-        config = self.config
-        service = self._services.get(e.service)
-        department = config.department_of(e.window)
-        window = config.window(e.window)
         return RatingRecord(
             record_id=record_id(self.hall, seq, index),
             hall=self.hall,
             ticket=e.ticket,
             case_number=e.case_number,
-            item_code=service.item_code if service else "",
-            item_name=service.name if service else e.service,
-            department_code=department.code if department else "",
-            department_name=department.name
-            if department
-            else (window.department if window else ""),
-            region_code=config.hall.region_code,
-            window=e.window,
-            window_name=window.name if window else f"{e.window}号窗口",
-            staff_id=e.staff,
-            staff_name=self._staff.get(e.staff, ""),
+            **self._where(e.service, e.window, e.staff),
             channel=e.channel,
             level=e.level,
             reasons=e.reasons,
@@ -300,6 +287,27 @@ class RecordMaker:
             key_id=e.signature.key_id if e.signature else "",
             counter=e.signature.counter if e.signature else None,
             mac=e.signature.mac if e.signature else "",
+        )
+
+    def _where(self, service_id: str, window_number: int, staff: str) -> _Where:
+        """Where and by whom a service was done, as the 办件 and rating records both name it:
+        事项, department (the window's, else its free-text department), region, window, staff."""
+        config = self.config
+        service = self._services.get(service_id)
+        department = config.department_of(window_number)
+        window = config.window(window_number)
+        return _Where(
+            item_code=service.item_code if service else "",
+            item_name=service.name if service else service_id,
+            department_code=department.code if department else "",
+            department_name=department.name
+            if department
+            else (window.department if window else ""),
+            region_code=config.hall.region_code,
+            window=window_number,
+            window_name=window.name if window else f"{window_number}号窗口",
+            staff_id=staff,
+            staff_name=self._staff.get(staff, ""),
         )
 
     def case_step(

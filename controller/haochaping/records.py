@@ -48,7 +48,6 @@ _CASE_STEPS: Final[dict[type, str]] = {
 }
 
 
-
 class _Where(TypedDict):
     """The fields the 办件 and the rating records share: where and by whom."""
 
@@ -61,6 +60,7 @@ class _Where(TypedDict):
     window_name: str
     staff_id: str
     staff_name: str
+
 
 class RatingRecord(msgspec.Struct, frozen=True, kw_only=True):
     record_id: str

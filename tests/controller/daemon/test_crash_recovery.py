@@ -21,9 +21,11 @@ import aiohttp
 import pytest
 
 from controller.config.loader import load_config
+from controller.config.model import HallConfig
 from controller.core.events import TicketIssued, decode_record
 from controller.daemon.process import HallSource, resolve_db_path
 from controller.daemon.runtime import load_state
+from controller.store.base import EventStore
 from controller.store.sqlite import SqliteStore
 from devices.mqtt.credentials import CredentialStore, credentials_path
 from devices.mqtt.identity import Identity
@@ -48,6 +50,30 @@ def provision_controller(config: Path, db: Path | None) -> None:
     store = CredentialStore.load(credentials_path(where))
     if store.ensure([Identity(hall)]):
         store.save()
+
+
+async def nothing_acknowledged_lost_or_doubled(
+    store: EventStore, config: HallConfig, hall: str, acked: list[tuple[int, str, int]]
+) -> list[TicketIssued]:
+    """Assert every acknowledged ticket (seq, number, id) is in ``store``'s log and none was
+    issued twice; returns the log's issued tickets. Closes ``store``."""
+    try:
+        state = await load_state(config, store)
+        issued: list[TicketIssued] = []
+        async for chunk in store.read(hall):
+            for record in chunk:
+                issued += [e for e in decode_record(record.payload) if isinstance(e, TicketIssued)]
+    finally:
+        await store.close()
+    by_id = {t.id: t for t in state.tickets.values()}
+    for seq, number, ticket_id in acked:
+        assert ticket_id in by_id, f"acknowledged ticket {number} (seq {seq}) was lost"
+        assert by_id[ticket_id].number == number
+    assert len({e.ticket for e in issued}) == len(issued), "a ticket was issued twice"
+    numbers = [e.number for e in issued]
+    assert len(set(numbers)) == len(numbers), "a ticket number was given twice"
+    assert state.totals.issued == len(issued) >= len(acked)
+    return issued
 
 
 class DaemonProcess:
@@ -199,24 +225,10 @@ async def test_kill9_mid_burst_loses_and_duplicates_nothing(
     await asyncio.gather(*workers)
     assert len(acked) >= 400
 
-    store = await SqliteStore.open(db)
-    try:
-        state = await load_state(config, store)
-        issued: list[TicketIssued] = []
-        async for chunk in store.read(hall):
-            for record in chunk:
-                issued += [e for e in decode_record(record.payload) if isinstance(e, TicketIssued)]
-    finally:
-        await store.close()
-
-    by_id = {t.id: t for t in state.tickets.values()}
-    for seq, number, ticket_id in acked:
-        assert ticket_id in by_id, f"acknowledged ticket {number} (seq {seq}) was lost"
-        assert by_id[ticket_id].number == number
-    assert len({e.ticket for e in issued}) == len(issued), "a ticket was issued twice"
+    issued = await nothing_acknowledged_lost_or_doubled(
+        await SqliteStore.open(db), config, hall, acked
+    )
     numbers = [e.number for e in issued]
-    assert len(set(numbers)) == len(numbers), "a ticket number was given twice"
-    assert state.totals.issued == len(issued) >= len(acked)
 
     # The restarted daemon carries on from the log: new numbers follow the old ones.
     daemon = DaemonProcess(config_path, db)

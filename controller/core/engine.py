@@ -337,13 +337,7 @@ class HallEngine:
                 R.BOOKING_BLOCKED,
                 f"因多次预约未到（爽约），{date_text(blocked, self._tz)}前暂停线上预约",
             )
-        settings = self.config.appointments
-        held = state.phone_bookings.get((c.phone_key, c.service, slot.day), ())
-        if len(held) >= settings.per_phone_per_day:
-            raise Rejected(
-                R.BOOKING_LIMIT_REACHED,
-                f"同一手机号每天每项业务最多预约 {settings.per_phone_per_day} 次",
-            )
+        self._check_phone_limit(c.phone_key, c.service, slot.day)
         self._check_room(c.service, slot.start_ms)
         return [
             ev.AppointmentBooked(
@@ -373,6 +367,12 @@ class HallEngine:
             )
         return booking
 
+    def _check_phone_limit(self, phone_key: str, service: str, day: str) -> None:
+        """One phone's active bookings of a service on a day stay within the configured limit."""
+        limit = self.config.appointments.per_phone_per_day
+        if len(self.state.phone_bookings.get((phone_key, service, day), ())) >= limit:
+            raise Rejected(R.BOOKING_LIMIT_REACHED, f"同一手机号每天每项业务最多预约 {limit} 次")
+
     def _cancel_booking(self, c: cmd.CancelAppointment, now: int) -> list[ev.AnyEvent]:
         self._own_booking(c.code, c.phone_key)
         return [ev.AppointmentCancelled(at=now, code=c.code)]
@@ -383,12 +383,7 @@ class HallEngine:
         if slot.start_ms == booking.slot_start_ms:
             raise Rejected(R.SLOT_NOT_OFFERED, "新时段与原时段相同")
         if slot.day != booking.day:
-            held = self.state.phone_bookings.get((booking.phone_key, booking.service, slot.day), ())
-            if len(held) >= self.config.appointments.per_phone_per_day:
-                raise Rejected(
-                    R.BOOKING_LIMIT_REACHED,
-                    "该手机号当天已有此项业务的预约",
-                )
+            self._check_phone_limit(booking.phone_key, booking.service, slot.day)
         self._check_room(booking.service, slot.start_ms)
         return [
             ev.AppointmentRescheduled(

@@ -69,12 +69,15 @@ async def test_booking_page_on_a_phone(tmp_path: Path) -> None:
 
 
 def next_slots(runtime: HallRuntime) -> tuple[Slot, Slot]:
-    """The next slot that can still be booked, and one three hours after it."""
+    """The next slot that can still be booked, and one at least three hours after it (tomorrow's
+    when the test runs late in the evening: the wall clock decides)."""
     plan = runtime.engine.slots
     now = runtime.now()
-    day = plan.today(now)
-    ahead = [s for s in plan.day_slots("B", day) if plan.bookable("B", s, now)]
-    return ahead[0], ahead[6]
+    days = (plan.today(now), plan.today(now + 86_400_000))
+    ahead = [s for d in days for s in plan.day_slots("B", d) if plan.bookable("B", s, now)]
+    soon = ahead[0]
+    later = next(s for s in ahead if s.start_ms >= soon.start_ms + 3 * 3_600_000)
+    return soon, later
 
 
 async def test_kiosk_check_in_by_booking_code(mosquitto: Any, tmp_path: Path) -> None:
